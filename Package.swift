@@ -1,0 +1,79 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "Sagaflow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "orders", targets: ["orders"]),
+        .executable(name: "payments", targets: ["payments"]),
+        .executable(name: "booking", targets: ["booking"]),
+        .library(name: "ServiceKit", targets: ["ServiceKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(
+            url: "https://github.com/apple/swift-configuration", from: "1.4.0",
+            traits: [.defaults, "CommandLineArguments"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CCurl", path: "Shared/CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(
+            name: "SagaProtocol",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Shared/SagaProtocol"),
+        .target(
+            name: "SagaHTTP",
+            dependencies: [
+                "CCurl", "SagaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/SagaHTTP"),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "SagaHTTP", "SagaProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            path: "Shared/ServiceKit"),
+        .target(name: "OrdersService", dependencies: ["ServiceKit"], path: "Services/Orders"),
+        .target(name: "PaymentsService", dependencies: ["ServiceKit"], path: "Services/Payments"),
+        .target(name: "BookingService", dependencies: ["ServiceKit"], path: "Services/Booking"),
+        .executableTarget(name: "orders", dependencies: ["OrdersService"], path: "Services/Executables/orders"),
+        .executableTarget(name: "payments", dependencies: ["PaymentsService"], path: "Services/Executables/payments"),
+        .executableTarget(name: "booking", dependencies: ["BookingService"], path: "Services/Executables/booking"),
+
+        .target(
+            name: "TestSupport",
+            dependencies: ["SagaHTTP", "SagaProtocol", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"),
+        .testTarget(name: "SagaProtocolTests", dependencies: ["SagaProtocol"], path: "Tests/SagaProtocolTests"),
+        .testTarget(name: "SagaHTTPTests", dependencies: ["SagaHTTP", "TestSupport"], path: "Tests/SagaHTTPTests"),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: ["ServiceKit", "TestSupport", "OrdersService", "PaymentsService", "BookingService"],
+            path: "Tests/ServiceKitTests"),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
+}

@@ -1,0 +1,130 @@
+public import Foundation
+import Crypto
+import Synchronization
+
+/// The name of the header that carries a request's signature.
+public let signatureHeaderName = "Sagaflow-Signature"
+
+/// Shared HMAC secrets for inter-service calls; the first signs, all verify (rotation).
+public struct SigningSecrets: Sendable, Equatable {
+    public var secrets: [String]
+
+    /// Parses `SAGAFLOW_SECRET`: one or more secrets separated by commas; nil when none is set.
+    public init?(_ commaSeparated: String?) {
+        let secrets = (commaSeparated ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !secrets.isEmpty else { return nil }
+        self.secrets = secrets
+    }
+}
+
+/// Signs outgoing requests: `t=<unix>,n=<nonce>,v1=<hex HMAC-SHA256(secret, t.n.METHOD path.body)>`.
+public struct RequestSigner: Sendable {
+    let secret: SymmetricKey
+
+    public init(_ secrets: SigningSecrets) {
+        self.secret = SymmetricKey(data: Data(secrets.secrets[0].utf8))
+    }
+
+    /// The signature header value for one request; each call uses a fresh nonce, so a retry is signed afresh.
+    public func signature(method: String, path: String, body: some DataProtocol, now: Date = Date()) -> String {
+        let timestamp = Int(now.timeIntervalSince1970)
+        let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let mac = RequestSignature.mac(key: secret, timestamp: timestamp, nonce: nonce, method: method, path: path, body: body)
+        return "t=\(timestamp),n=\(nonce),v1=\(mac.hex)"
+    }
+}
+
+/// Why a signature was refused.
+public struct SignatureError: Error, Sendable, Hashable, CustomStringConvertible {
+    private enum Code: String { case missing, malformed, stale, forged, replayed }
+    private let code: Code
+
+    public static let missing = SignatureError(code: .missing)
+    public static let malformed = SignatureError(code: .malformed)
+    public static let stale = SignatureError(code: .stale)
+    public static let forged = SignatureError(code: .forged)
+    public static let replayed = SignatureError(code: .replayed)
+
+    public var description: String {
+        switch code {
+        case .missing: "missing \(signatureHeaderName) header"
+        case .malformed: "malformed \(signatureHeaderName) header"
+        case .stale: "signature timestamp outside the allowed window"
+        case .forged: "signature does not match"
+        case .replayed: "signature nonce already used"
+        }
+    }
+}
+
+/// Verifies incoming signatures: any configured secret, a time window, and each nonce once within it.
+public final class SignatureVerifier: Sendable {
+    let keys: [SymmetricKey]
+    let window: TimeInterval
+    private let seenNonces = Mutex<[String: Int]>([:])
+
+    public init(_ secrets: SigningSecrets, window: TimeInterval = 300) {
+        self.keys = secrets.secrets.map { SymmetricKey(data: Data($0.utf8)) }
+        self.window = window
+    }
+
+    /// Checks one request; a nonce is remembered only once the MAC is valid, so forgeries cannot burn nonces.
+    public func verify(
+        header: String?, method: String, path: String, body: some DataProtocol, now: Date = Date()
+    ) throws(SignatureError) {
+        guard let header else { throw .missing }
+        var fields: [Substring: Substring] = [:]
+        for part in header.split(separator: ",") {
+            guard let eq = part.firstIndex(of: "=") else { throw .malformed }
+            fields[part[..<eq].trimmingCharacters(in: .whitespaces)[...]] = part[part.index(after: eq)...]
+        }
+        guard let t = fields["t"], let timestamp = Int(t), let nonce = fields["n"], !nonce.isEmpty,
+            let given = fields["v1"].flatMap({ Data(hex: $0) })
+        else { throw .malformed }
+        let nowSeconds = Int(now.timeIntervalSince1970)
+        guard abs(nowSeconds - timestamp) <= Int(window) else { throw .stale }
+        let valid = keys.contains { key in
+            var input = RequestSignature.signedBytes(timestamp: timestamp, nonce: String(nonce), method: method, path: path)
+            input.append(contentsOf: body)
+            return HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: input, using: key)
+        }
+        guard valid else { throw .forged }
+        let fresh = seenNonces.withLock { seen -> Bool in
+            if seen.count > 10_000 { seen = seen.filter { abs(nowSeconds - $0.value) <= Int(window) } }
+            return seen.updateValue(timestamp, forKey: String(nonce)) == nil
+        }
+        guard fresh else { throw .replayed }
+    }
+}
+
+enum RequestSignature {
+    static func signedBytes(timestamp: Int, nonce: String, method: String, path: String) -> Data {
+        Data("\(timestamp).\(nonce).\(method) \(path).".utf8)
+    }
+
+    static func mac(
+        key: SymmetricKey, timestamp: Int, nonce: String, method: String, path: String, body: some DataProtocol
+    ) -> Data {
+        var input = signedBytes(timestamp: timestamp, nonce: nonce, method: method, path: path)
+        input.append(contentsOf: body)
+        return Data(HMAC<SHA256>.authenticationCode(for: input, using: key))
+    }
+}
+
+extension Data {
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+
+    init?(hex: Substring) {
+        guard hex.count % 2 == 0 else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(hex.count / 2)
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        self.init(bytes)
+    }
+}
