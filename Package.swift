@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(
             url: "https://github.com/apple/swift-configuration", from: "1.4.0",
             traits: [.defaults, "CommandLineArguments"]),
@@ -40,6 +41,23 @@ let package = Package(
             ],
             path: "Shared/SagaHTTP"),
         .target(
+            name: "EventStore",
+            dependencies: [
+                "SagaProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/EventStore"),
+        .target(
+            name: "SagaEngine",
+            dependencies: [
+                "SagaProtocol", "EventStore", "SagaHTTP",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/SagaEngine"),
+        .target(
             name: "ServiceKit",
             dependencies: [
                 "SagaHTTP", "SagaProtocol",
@@ -47,6 +65,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "Shared/ServiceKit"),
         .target(name: "OrdersService", dependencies: ["ServiceKit"], path: "Services/Orders"),
@@ -62,6 +81,8 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "SagaProtocolTests", dependencies: ["SagaProtocol"], path: "Tests/SagaProtocolTests"),
         .testTarget(name: "SagaHTTPTests", dependencies: ["SagaHTTP", "TestSupport"], path: "Tests/SagaHTTPTests"),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "TestSupport"], path: "Tests/EventStoreTests"),
+        .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine", "TestSupport"], path: "Tests/SagaEngineTests"),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "TestSupport", "OrdersService", "PaymentsService", "BookingService"],

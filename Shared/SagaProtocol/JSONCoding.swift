@@ -46,7 +46,8 @@ public struct DecodingProblem: Error, Sendable, Equatable, CustomStringConvertib
         self.message = message
     }
 
-    init(_ error: DecodingError) {
+    /// Describes a `DecodingError` by the field it is about.
+    public init(_ error: DecodingError) {
         func path(_ codingPath: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
             (codingPath + (last.map { [$0] } ?? [])).map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
                 .joined(separator: ".")

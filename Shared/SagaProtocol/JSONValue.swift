@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Any JSON value: the payloads, outputs and inputs of sagas, which each participant types for itself.
 public enum JSONValue: Codable, Sendable, Equatable, Hashable {
@@ -80,4 +80,24 @@ public enum JSONValue: Codable, Sendable, Equatable, Hashable {
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try JSONCoding.decoder.decode(type, from: JSONCoding.encoder.encode(self))
     }
+}
+
+extension JSONValue: ExpressibleByDictionaryLiteral, ExpressibleByArrayLiteral, ExpressibleByStringLiteral,
+    ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral, ExpressibleByNilLiteral
+{
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements) { _, last in last })
+    }
+
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+
+    public init(stringLiteral value: String) { self = .string(value) }
+
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+
+    public init(floatLiteral value: Double) { self = .number(value) }
+
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    public init(nilLiteral: ()) { self = .null }
 }

@@ -1,1 +1,4 @@
-print("todo")
+import BookingService
+import ServiceKit
+
+await BookingService.definition.runMain()

@@ -1,1 +1,4 @@
-print("todo")
+import OrdersService
+import ServiceKit
+
+await OrdersService.definition.runMain()

@@ -1,1 +1,4 @@
-print("todo")
+import PaymentsService
+import ServiceKit
+
+await PaymentsService.definition.runMain()

@@ -1,0 +1,1 @@
+// SagaEngine: to be written

@@ -1,0 +1,19 @@
+/// One outbound request: method, absolute `http://` URL, header fields and body.
+public struct HTTPClientRequest: Sendable {
+    /// Upper-case method, `GET`, `POST`, …
+    public var method: String
+    /// Absolute URL, e.g. `http://127.0.0.1:8080/steps/reserve?attempt=2`.
+    public var url: String
+    /// Header fields to send in order; the client adds `Sagaflow-Signature` itself when it signs.
+    public var headers: [(name: String, value: String)]
+    /// The body; empty sends none for GET, HEAD, DELETE and OPTIONS, and `Content-Length: 0` otherwise.
+    public var body: [UInt8]
+
+    /// A request; `method` defaults to GET.
+    public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import GRDB
+import Logging
+import SagaHTTP
+public import ServiceLifecycle
+
+/// Delivers outbox rows at least once, in order per saga, with capped exponential backoff, across restarts.
+/// A receiver's 4xx (other than 409/429) means the row can never be accepted: it is parked and logged, not retried.
+public final class OutboxRelay: Service, Sendable {
+    let database: DatabasePool
+    let client: HTTPClient
+    let logger: Logger
+    let wakeup = Wakeup()
+    let baseBackoff: Duration
+    let maxBackoff: Duration
+
+    init(
+        database: DatabasePool, client: HTTPClient, logger: Logger, baseBackoff: Duration = .milliseconds(50),
+        maxBackoff: Duration = .seconds(5)
+    ) {
+        self.database = database
+        self.client = client
+        self.logger = logger
+        self.baseBackoff = baseBackoff
+        self.maxBackoff = maxBackoff
+    }
+
+    struct Row: Sendable {
+        var id: Int64
+        var destination: String
+        var orderingKey: String
+        var body: Data
+        var attempts: Int
+    }
+
+    /// Delivers until cancelled or asked to shut down.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let delivered = (try? await self.deliverDueRows()) ?? 0
+                if delivered == 0 { await self.wakeup.wait(timeout: .milliseconds(250)) }
+            }
+        }
+    }
+
+    /// Asks the relay to look at the outbox now.
+    func notify() { wakeup.notify() }
+
+    /// One pass: every due row, sagas in parallel, each saga's rows in order; a failure holds that saga's later rows.
+    /// Returns how many rows were delivered.
+    func deliverDueRows() async throws -> Int {
+        let now = Date().timeIntervalSince1970
+        let rows = try await database.read { db in
+            try GRDB.Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, destination, ordering_key, body, attempts, next_attempt_at FROM outbox
+                    WHERE parked = 0 ORDER BY id LIMIT 512
+                    """
+            ).map { row in
+                (Row(id: row["id"], destination: row["destination"], orderingKey: row["ordering_key"], body: row["body"],
+                    attempts: row["attempts"]), due: (row["next_attempt_at"] as Double) <= now)
+            }
+        }
+        var bySaga: [String: [Row]] = [:]
+        var blocked: Set<String> = []
+        for (row, due) in rows {
+            if !due { blocked.insert(row.orderingKey) }
+            if !blocked.contains(row.orderingKey) { bySaga[row.orderingKey, default: []].append(row) }
+        }
+        return await withTaskGroup(of: Int.self) { group in
+            for rows in bySaga.values {
+                group.addTask { await self.deliverInOrder(rows) }
+            }
+            return await group.reduce(0, +)
+        }
+    }
+
+    private func deliverInOrder(_ rows: [Row]) async -> Int {
+        var delivered = 0
+        for row in rows {
+            guard await deliver(row) else { break }
+            delivered += 1
+        }
+        return delivered
+    }
+
+    private func deliver(_ row: Row) async -> Bool {
+        let failure: String
+        var park = false
+        do {
+            let response = try await client.execute(
+                HTTPClientRequest(
+                    method: "POST", url: row.destination, headers: [("Content-Type", "application/json")],
+                    body: Array(row.body)),
+                timeout: .seconds(5))
+            if (200..<300).contains(response.status) {
+                _ = try? await database.write { db in try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [row.id]) }
+                return true
+            }
+            failure = "HTTP \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
+            park = (400..<500).contains(response.status) && response.status != 409 && response.status != 429
+        } catch {
+            failure = "\(error)"
+        }
+        let attempts = row.attempts + 1
+        let parked = park
+        let delay = Self.backoff(attempt: attempts, base: baseBackoff, cap: maxBackoff)
+        let next = Date().timeIntervalSince1970 + Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        logger.log(
+            level: park || attempts % 10 == 0 ? .error : .warning,
+            park ? "outbox row refused by receiver, parked" : "outbox delivery failed, will retry",
+            metadata: [
+                "outbox.id": "\(row.id)", "outbox.destination": "\(row.destination)", "outbox.attempts": "\(attempts)",
+                "error": "\(failure)",
+            ])
+        _ = try? await database.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, parked = ? WHERE id = ?",
+                arguments: [attempts, next, failure, parked, row.id])
+        }
+        return false
+    }
+
+    /// Capped exponential backoff with full jitter over the upper half: base·2^(attempt-1), at most `cap`.
+    static func backoff(attempt: Int, base: Duration, cap: Duration) -> Duration {
+        let exponential = base * (1 << min(attempt - 1, 20))
+        let capped = min(exponential, cap)
+        return capped / 2 + capped / 2 * Double.random(in: 0...1)
+    }
+}

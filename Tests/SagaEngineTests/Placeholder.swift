@@ -1,0 +1,1 @@
+// SagaEngineTests: to be written
