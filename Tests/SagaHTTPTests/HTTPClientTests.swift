@@ -31,7 +31,8 @@ struct HTTPClientTests {
             #expect(try put.decode(Seen.self).method == "PUT")
 
             let deleted = try await client.delete("\(base)/items/7?reason=test")
-            #expect(try deleted.decode(Seen.self) == Seen(method: "DELETE", target: "/items/7?reason=test", trace: nil, body: nil))
+            let expected = Seen(method: "DELETE", target: "/items/7?reason=test", trace: nil, body: nil)
+            #expect(try deleted.decode(Seen.self) == expected)
 
             let missing = try await client.get("\(base)/nowhere")
             #expect(missing.status == 404)
@@ -57,7 +58,9 @@ struct HTTPClientTests {
             let url = "http://127.0.0.1:\(server.port)/echo"
             let answered = try await withThrowingTaskGroup(of: (Int, Item).self) { group in
                 for n in 0..<200 {
-                    group.addTask { (n, try await client.post(url, json: Item(n: n, name: "item \(n)")).decode(Item.self)) }
+                    group.addTask {
+                        (n, try await client.post(url, json: Item(n: n, name: "item \(n)")).decode(Item.self))
+                    }
                 }
                 return try await group.reduce(into: [Int: Item]()) { $0[$1.0] = $1.1 }
             }
@@ -108,8 +111,8 @@ struct HTTPClientTests {
         let client = HTTPClient(logger: quietLogger)
         defer { client.shutdown() }
         let started = ContinuousClock.now
-        let error = await failure(
-            try await client.post("http://127.0.0.1:\(listener.port)/steps", json: Item(n: 1), timeout: .milliseconds(300)))
+        let url = "http://127.0.0.1:\(listener.port)/steps"
+        let error = await failure(try await client.post(url, json: Item(n: 1), timeout: .milliseconds(300)))
         let elapsed = ContinuousClock.now - started
         #expect(error == .timeout)
         #expect(error?.isOutcomeUnknown == true)
@@ -199,7 +202,8 @@ struct HTTPClientTests {
             #expect(request.headers.filter { $0.name == signatureHeaderName }.count == 1)
             #expect(throws: Never.self) {
                 try verifier.verify(
-                    header: request.header(signatureHeaderName), method: "PUT", path: request.target, body: request.body)
+                    header: request.header(signatureHeaderName), method: "PUT", path: request.target,
+                    body: request.body)
             }
             #expect(throws: SignatureError.forged) {
                 try verifier.verify(
@@ -238,6 +242,23 @@ struct HTTPClientTests {
         #expect(listener.connectionsAccepted == 0)
     }
 
+    @Test func hangingRequestsDoNotHoldTheCooperativePool() async throws {
+        let listener = try SilentListener()
+        defer { listener.close() }
+        let client = HTTPClient(logger: quietLogger)
+        defer { client.shutdown() }
+        // Far more hanging requests than the pool has threads: a client that blocked a thread per request
+        // would leave nothing to run the request below or the test itself.
+        let hanging = (0..<32).map { _ in Task { await hangingRequest(client, listener) } }
+        try await waitUntil("every request reaches the server") { listener.connectionsAccepted == 32 }
+        try await withServer(router: { _ in clientRouter() }) { server, _ in
+            let response = try await client.post("http://127.0.0.1:\(server.port)/echo", json: Item(n: 1))
+            #expect(try response.decode(Item.self) == Item(n: 1))
+        }
+        for task in hanging { task.cancel() }
+        for task in hanging { #expect(await task.value.failure == .cancelled) }
+    }
+
     @Test func shutdownFailsPendingAndLaterRequests() async throws {
         let listener = try SilentListener()
         defer { listener.close() }
@@ -272,15 +293,19 @@ private func clientRouter() -> Router {
     var router = Router()
     @Sendable func describe(_ request: HTTPRequest) throws -> HTTPResponse {
         let body = request.body.isEmpty ? nil : try request.decode(Item.self)
-        return try .json(Seen(method: request.method, target: request.target, trace: request.header("x-trace"), body: body))
+        let trace = request.header("x-trace")
+        return try .json(Seen(method: request.method, target: request.target, trace: trace, body: body))
     }
-    router.post("/echo") { request in HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: request.body) }
+    router.post("/echo") { request in
+        HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: request.body)
+    }
     router.get("/items/{id}", describe)
     router.put("/items/{id}", describe)
     router.delete("/items/{id}", describe)
     router.post("/signed/{id}", signed: true, describe)
     router.get("/bytes/{count}") { request in
-        HTTPResponse(status: 200, body: Array(repeating: UInt8(ascii: "x"), count: Int(request.parameter("count")) ?? 0))
+        let count = Int(request.parameter("count")) ?? 0
+        return HTTPResponse(status: 200, body: Array(repeating: UInt8(ascii: "x"), count: count))
     }
     router.post("/drop") { _ in .dropConnection }
     return router
@@ -294,7 +319,9 @@ private func failure(
 }
 
 /// A GET to `listener` with a long timeout: it ends only by cancellation or shutdown.
-private func hangingRequest(_ client: HTTPClient, _ listener: SilentListener) async -> Result<HTTPClientResponse, HTTPClientError> {
+private func hangingRequest(
+    _ client: HTTPClient, _ listener: SilentListener
+) async -> Result<HTTPClientResponse, HTTPClientError> {
     await outcome(try await client.get("http://127.0.0.1:\(listener.port)/hang", timeout: .seconds(30)))
 }
 

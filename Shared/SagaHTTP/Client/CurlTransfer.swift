@@ -78,7 +78,8 @@ final class CurlTransfer {
                 check(sagaflow_easy_setopt_str(easy, CURLOPT_COPYPOSTFIELDS, ""))
             } else {
                 request.body.withUnsafeBytes { bytes in
-                    check(sagaflow_easy_setopt_ptr(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress)))
+                    let bytes = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+                    check(sagaflow_easy_setopt_ptr(easy, CURLOPT_COPYPOSTFIELDS, bytes))
                 }
             }
             if method != "POST" { check(sagaflow_easy_setopt_str(easy, CURLOPT_CUSTOMREQUEST, method)) }
@@ -113,7 +114,8 @@ final class CurlTransfer {
 
     /// The outcome once libcurl reports the transfer done with `code`.
     func outcome(_ code: CURLcode) -> Result<HTTPClientResponse, HTTPClientError> {
-        if exceededLimit || code == CURLE_FILESIZE_EXCEEDED {
+        // CURLE_FILESIZE_EXCEEDED (a Content-Length over the cap) maps to `.responseTooLarge` in `init(curlCode:)`.
+        if exceededLimit {
             return .failure(.responseTooLarge.with(detail: "response body over \(maxResponseBytes) bytes"))
         }
         guard code == CURLE_OK else {

@@ -13,7 +13,9 @@ public final class HTTPClient: Sendable {
     private let logger: Logger
 
     /// A client with its own connection pool and thread; call `shutdown()` when done (deinit does it otherwise).
-    public init(configuration: HTTPClientConfiguration = .init(), logger: Logger = Logger(label: "sagaflow.http-client")) {
+    public init(
+        configuration: HTTPClientConfiguration = .init(), logger: Logger = Logger(label: "sagaflow.http-client")
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.multi = CurlMulti(configuration: configuration, logger: logger)
@@ -24,7 +26,9 @@ public final class HTTPClient: Sendable {
     }
 
     /// Sends `request` and reads the whole response, failing with `.timeout` once `timeout` has passed.
-    public func execute(_ request: HTTPClientRequest, timeout: Duration) async throws(HTTPClientError) -> HTTPClientResponse {
+    public func execute(
+        _ request: HTTPClientRequest, timeout: Duration
+    ) async throws(HTTPClientError) -> HTTPClientResponse {
         let id = multi.makeID()
         let signer = configuration.signer
         let outcome = await withTaskCancellationHandler {
@@ -43,7 +47,10 @@ public final class HTTPClient: Sendable {
         case .success(let response):
             logger.trace(
                 "http request done",
-                metadata: ["http.method": "\(request.method)", "http.url": "\(request.url)", "http.status": "\(response.status)"])
+                metadata: [
+                    "http.method": "\(request.method)", "http.url": "\(request.url)",
+                    "http.status": "\(response.status)",
+                ])
             return response
         case .failure(let error):
             logger.debug(

@@ -10,7 +10,9 @@ public struct HTTPClientRequest: Sendable {
     public var body: [UInt8]
 
     /// A request; `method` defaults to GET.
-    public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+    public init(
+        method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
