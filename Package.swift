@@ -5,6 +5,7 @@ let package = Package(
     name: "Sagaflow",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "orchestrator", targets: ["orchestrator"]),
         .executable(name: "orders", targets: ["orders"]),
         .executable(name: "payments", targets: ["payments"]),
         .executable(name: "booking", targets: ["booking"]),
@@ -68,9 +69,22 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "Shared/ServiceKit"),
+        .target(
+            name: "OrchestratorService",
+            dependencies: [
+                "SagaEngine", "EventStore", "SagaHTTP", "SagaProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            path: "Services/Orchestrator"),
         .target(name: "OrdersService", dependencies: ["ServiceKit"], path: "Services/Orders"),
         .target(name: "PaymentsService", dependencies: ["ServiceKit"], path: "Services/Payments"),
         .target(name: "BookingService", dependencies: ["ServiceKit"], path: "Services/Booking"),
+        .executableTarget(name: "orchestrator", dependencies: ["OrchestratorService"], path: "Services/Executables/orchestrator"),
         .executableTarget(name: "orders", dependencies: ["OrdersService"], path: "Services/Executables/orders"),
         .executableTarget(name: "payments", dependencies: ["PaymentsService"], path: "Services/Executables/payments"),
         .executableTarget(name: "booking", dependencies: ["BookingService"], path: "Services/Executables/booking"),
@@ -83,6 +97,10 @@ let package = Package(
         .testTarget(name: "SagaHTTPTests", dependencies: ["SagaHTTP", "TestSupport"], path: "Tests/SagaHTTPTests"),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "TestSupport"], path: "Tests/EventStoreTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine", "TestSupport"], path: "Tests/SagaEngineTests"),
+        .testTarget(
+            name: "OrchestratorTests",
+            dependencies: ["OrchestratorService", "ServiceKit", "TestSupport", "OrdersService", "PaymentsService", "BookingService"],
+            path: "Tests/OrchestratorTests"),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "TestSupport", "OrdersService", "PaymentsService", "BookingService"],

@@ -1,0 +1,3 @@
+import OrchestratorService
+
+await Orchestrator.runMain()

@@ -1,0 +1,179 @@
+import Crypto
+import EventStore
+import Foundation
+import SagaEngine
+import SagaHTTP
+import SagaProtocol
+import Synchronization
+
+/// `POST /sagas` body.
+struct StartSagaRequest: Decodable {
+    var type: String
+    var input: JSONValue
+    var idempotencyKey: String?
+    var callbackUrl: String?
+}
+
+/// One event of a stream or of the global log as the API shows it.
+struct EventView: Codable {
+    var position: Int64
+    var stream: String
+    var version: Int64
+    var type: String
+    var data: JSONValue
+    var recordedAt: Date
+
+    init(_ event: RecordedEvent) {
+        position = event.position
+        stream = event.stream
+        version = event.version
+        type = event.type
+        data = (try? JSONCoding.decode(JSONValue.self, from: event.data)) ?? .null
+        recordedAt = event.recordedAt
+    }
+}
+
+extension Orchestrator {
+    static func routes(
+        executor: SagaExecutor, projection: SagaViewProjection, store: any EventStore,
+        definitions: DefinitionRegistry, ids: any IdentifierGenerator, apiToken: String?
+    ) -> Router {
+        var router = Router()
+        let open = { (handler: @escaping HTTPHandler) -> HTTPHandler in
+            guard let apiToken else { return handler }
+            return { request in
+                guard request.header("Authorization") == "Bearer \(apiToken)" else {
+                    throw Problem(status: 401, code: "unauthorized", title: "Unauthorized", detail: "missing or wrong bearer token")
+                }
+                return try await handler(request)
+            }
+        }
+
+        router.post("/sagas", open { request in
+            let body = try request.decode(StartSagaRequest.self)
+            guard let definition = definitions.latest(named: body.type) else {
+                throw Problem(
+                    status: 422, code: "unknown_saga_type", title: "Unknown saga type",
+                    detail: "no saga definition '\(body.type)'; known: \(definitions.latest.map(\.name).joined(separator: ", "))",
+                    field: "type")
+            }
+            guard case .object = body.input else {
+                throw Problem(status: 400, code: "invalid_field", title: "Invalid request body", detail: "input must be a JSON object", field: "input")
+            }
+            let sagaId = body.idempotencyKey.map { idempotentSagaId(type: body.type, key: $0) } ?? ids.next(prefix: "s")
+            var (state, created) = try await executor.start(sagaId: sagaId, definition: definition, input: body.input)
+            if let wait = preferredWait(request) { state = try await executor.waitForEnd(of: sagaId, timeout: wait) ?? state }
+            return try .json(SagaView(state, createdAt: nil, updatedAt: nil), status: created ? 201 : 200)
+        })
+
+        router.get("/sagas/{id}", open { request in
+            let id = request.parameter("id")
+            if let wait = preferredWait(request) { _ = try await executor.waitForEnd(of: id, timeout: wait) }
+            await projection.catchUp(to: try await store.headPosition)
+            guard let view = try await projection.view(id) else { throw Problem.notFound("no saga '\(id)'") }
+            return try .json(view)
+        })
+
+        router.get("/sagas", open { request in
+            let limit = min(max(Int(request.query["limit"] ?? "") ?? 100, 1), 1000)
+            if let status = request.query["status"], SagaStatus(rawValue: status) == nil {
+                throw Problem(
+                    status: 400, code: "invalid_query", title: "Invalid query", detail: "unknown status '\(status)'", field: "status")
+            }
+            await projection.catchUp(to: try await store.headPosition)
+            let page = try await projection.list(
+                status: request.query["status"], type: request.query["type"], limit: limit,
+                after: Int64(request.query["after"] ?? "") ?? 0)
+            return try .json(SagaPage(items: page.views, next: page.next))
+        })
+
+        router.get("/sagas/{id}/events", open { request in
+            let id = request.parameter("id")
+            let events = try await store.read(stream: SagaExecutor.stream(id))
+            guard !events.isEmpty else { throw Problem.notFound("no saga '\(id)'") }
+            return try .json(events.map(EventView.init))
+        })
+
+        router.post("/sagas/{id}/retry", open { request in
+            let id = request.parameter("id")
+            guard let state = try await executor.state(of: id) else { throw Problem.notFound("no saga '\(id)'") }
+            guard state.status == .failed else {
+                throw Problem(
+                    status: 409, code: "not_failed", title: "Saga is not failed",
+                    detail: "only a failed saga can be retried; this one is \(state.status.rawValue)")
+            }
+            let after = try await executor.handle(sagaId: id, input: .operatorRetry) ?? state
+            return try .json(SagaView(after, createdAt: nil, updatedAt: nil), status: 202)
+        })
+
+        router.post("/replies", signed: true) { request in
+            let reply = try request.decode(Reply.self)
+            guard let state = try await executor.state(of: reply.sagaId) else {
+                throw Problem.notFound("no saga '\(reply.sagaId)'")
+            }
+            let known = state.steps.contains { $0.commandIds.contains(reply.commandId) || $0.compensationCommandIds.contains(reply.commandId) }
+            guard known else {
+                throw Problem(
+                    status: 409, code: "unknown_command", title: "Unknown command",
+                    detail: "saga '\(reply.sagaId)' never dispatched command '\(reply.commandId)'")
+            }
+            try await executor.handle(sagaId: reply.sagaId, input: .reply(reply))
+            return try .json(["status": "recorded"])
+        }
+
+        router.post("/events", signed: true) { request in
+            let event = try request.decode(DomainEvent.self)
+            guard !event.stream.hasPrefix("saga-") else {
+                throw Problem(status: 400, code: "reserved_stream", title: "Reserved stream", detail: "saga-* streams are the orchestrator's", field: "stream")
+            }
+            guard try await projection.markDomainEventSeen(event.id) else { return try .json(["status": "duplicate"]) }
+            let result = try await store.append(
+                to: event.stream, expected: .any,
+                events: [
+                    NewEvent(
+                        type: event.type, data: try JSONCoding.encode(event.data),
+                        metadata: EventMetadata(causationId: event.causationId, correlationId: event.correlationId))
+                ])
+            try await projection.rememberDomainEvent(event.id, position: result.lastPosition)
+            return try .json(["status": "appended"], status: 201)
+        }
+
+        router.get("/events", open { request in
+            let limit = min(max(Int(request.query["limit"] ?? "") ?? 100, 1), 1000)
+            let events = try await store.readAll(after: Int64(request.query["after"] ?? "") ?? 0, limit: limit)
+            return try .json(events.map(EventView.init))
+        })
+
+        router.get("/definitions", open { _ in
+            try .json(definitions.latest.map { DefinitionSummary(name: $0.name, version: $0.version, hash: $0.hash, steps: $0.steps.map(\.name)) })
+        })
+
+        router.get("/health") { _ in try .json(["status": "ok", "service": "orchestrator"]) }
+        return router
+    }
+
+    /// The saga id for an idempotency key: the same key and type always name the same saga.
+    static func idempotentSagaId(type: String, key: String) -> String {
+        let digest = SHA256.hash(data: Data("\(type)\u{0}\(key)".utf8))
+        return "s-" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// `Prefer: wait=N` (seconds, at most 60).
+    static func preferredWait(_ request: HTTPRequest) -> Duration? {
+        guard let prefer = request.header("Prefer"), let match = prefer.firstMatch(of: /wait=(\d+)/), let seconds = Int(match.1)
+        else { return nil }
+        return .seconds(min(seconds, 60))
+    }
+}
+
+struct SagaPage: Codable {
+    var items: [SagaView]
+    var next: Int64?
+}
+
+struct DefinitionSummary: Codable {
+    var name: String
+    var version: Int
+    var hash: String
+    var steps: [String]
+}

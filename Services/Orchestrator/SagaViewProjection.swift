@@ -1,0 +1,134 @@
+import EventStore
+import Foundation
+import GRDB
+import Logging
+import SagaEngine
+import SagaProtocol
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps the `saga_view` table up to date from the global log: each event's view change and the checkpoint
+/// commit together, so the view is exactly the fold of the log up to the checkpoint. Rebuildable from 0.
+final class SagaViewProjection: Service, Sendable {
+    let database: DatabasePool
+    let store: any EventStore
+    let logger: Logger
+    let checkpoint = Atomic<Int64>(0)
+
+    init(directory: String, store: any EventStore, logger: Logger) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        database = try DatabasePool(path: "\(directory)/views.sqlite")
+        self.store = store
+        self.logger = logger
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("views-v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE saga_view (
+                        id TEXT PRIMARY KEY,
+                        seq INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        state BLOB NOT NULL,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL
+                    );
+                    CREATE INDEX saga_view_seq ON saga_view(seq);
+                    CREATE INDEX saga_view_status ON saga_view(status, seq);
+                    CREATE TABLE checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+                    CREATE TABLE seen_domain_events (id TEXT PRIMARY KEY, position INTEGER NOT NULL);
+                    """)
+        }
+        try migrator.migrate(database)
+        let position = try database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT position FROM checkpoints WHERE name = 'saga_view'") ?? 0
+        }
+        checkpoint.store(position, ordering: .relaxed)
+    }
+
+    /// Follows the log until shutdown.
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            let start = self.checkpoint.load(ordering: .relaxed)
+            for try await event in self.store.subscribe(after: start) {
+                try await self.apply(event)
+            }
+        }
+    }
+
+    /// Applies one event of the global log (saga streams change the view; every event moves the checkpoint).
+    func apply(_ event: RecordedEvent) async throws {
+        let sagaEvent = event.stream.hasPrefix("saga-") ? try SagaEvent(type: event.type, data: event.data) : nil
+        let sagaId = String(event.stream.dropFirst("saga-".count))
+        try await database.write { db in
+            if let sagaEvent {
+                let row = try Row.fetchOne(db, sql: "SELECT state, seq, created_at FROM saga_view WHERE id = ?", arguments: [sagaId])
+                let previous = try row.map { try JSONCoding.decode(SagaState.self, from: $0["state"] as Data) }
+                let state = SagaDecider.evolve(previous, sagaEvent)
+                try db.execute(
+                    sql: """
+                        INSERT INTO saga_view (id, seq, type, status, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at
+                        """,
+                    arguments: [
+                        sagaId, event.position, state.sagaType, state.status.rawValue, try JSONCoding.encode(state),
+                        event.recordedAt.timeIntervalSince1970, event.recordedAt.timeIntervalSince1970,
+                    ])
+            }
+            try db.execute(
+                sql: "INSERT INTO checkpoints (name, position) VALUES ('saga_view', ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+                arguments: [event.position])
+        }
+        checkpoint.store(event.position, ordering: .releasing)
+    }
+
+    /// Waits until the view includes every event up to `position` (bounded by `timeout`).
+    func catchUp(to position: Int64, timeout: Duration = .seconds(5)) async {
+        let deadline = ContinuousClock.now + timeout
+        while checkpoint.load(ordering: .acquiring) < position, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// The view of saga `id`, nil when the view has no such saga.
+    func view(_ id: String) async throws -> SagaView? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT state, created_at, updated_at FROM saga_view WHERE id = ?", arguments: [id])
+                .map(Self.view)
+        }
+    }
+
+    /// A page of sagas, oldest first, after cursor `after`.
+    func list(status: String?, type: String?, limit: Int, after: Int64) async throws -> (views: [SagaView], next: Int64?) {
+        try await database.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, state, created_at, updated_at FROM saga_view
+                    WHERE seq > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR type = ?3) ORDER BY seq LIMIT ?4
+                    """,
+                arguments: [after, status, type, limit])
+            let views = try rows.map(Self.view)
+            return (views, rows.count == limit ? rows.last?["seq"] : nil)
+        }
+    }
+
+    static func view(_ row: Row) throws -> SagaView {
+        let state = try JSONCoding.decode(SagaState.self, from: row["state"] as Data)
+        return SagaView(
+            state, createdAt: Date(timeIntervalSince1970: row["created_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
+    }
+
+    /// Records domain event `id` as appended; false when it was seen before (a redelivery).
+    func markDomainEventSeen(_ id: String) async throws -> Bool {
+        try await database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM seen_domain_events WHERE id = ?", arguments: [id]) == nil
+        }
+    }
+
+    func rememberDomainEvent(_ id: String, position: Int64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO seen_domain_events (id, position) VALUES (?, ?)", arguments: [id, position])
+        }
+    }
+}

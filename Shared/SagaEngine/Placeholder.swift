@@ -1,1 +1,0 @@
-// SagaEngine: to be written
