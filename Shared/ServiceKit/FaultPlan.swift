@@ -25,10 +25,13 @@ public struct FaultRule: Codable, Sendable, Equatable {
     public var crash: FaultPoint?
     /// Probability for `delayMs`, `drop` and `crash` (default 1).
     public var rate: Double?
+    /// The rule fires at most this many times, then stays quiet (deterministic tests: "503 twice, then succeed").
+    public var times: Int?
 
     public init(
         command: String, kind: CommandKind? = nil, fail: Double? = nil, code: String? = nil, unavailable: Double? = nil,
-        delayMs: Int? = nil, drop: FaultPoint? = nil, crash: FaultPoint? = nil, rate: Double? = nil
+        delayMs: Int? = nil, drop: FaultPoint? = nil, crash: FaultPoint? = nil, rate: Double? = nil,
+        times: Int? = nil
     ) {
         self.command = command
         self.kind = kind
@@ -39,6 +42,7 @@ public struct FaultRule: Codable, Sendable, Equatable {
         self.drop = drop
         self.crash = crash
         self.rate = rate
+        self.times = times
     }
 
     func applies(to command: CommandEnvelope) -> Bool {
@@ -86,6 +90,7 @@ final class FaultInjector: Sendable {
     private struct State {
         var plan: FaultPlan
         var random: SplitMix64
+        var fired: [Int: Int] = [:]
     }
 
     private let state: Mutex<State>
@@ -105,15 +110,18 @@ final class FaultInjector: Sendable {
     func decide(for command: CommandEnvelope) -> FaultDecision {
         state.withLock { state in
             var decision = FaultDecision()
-            for rule in state.plan.rules where rule.applies(to: command) {
-                if let p = rule.fail, state.random.chance(p) {
+            for (index, rule) in state.plan.rules.enumerated() where rule.applies(to: command) {
+                if let times = rule.times, state.fired[index, default: 0] >= times { continue }
+                let probability = rule.fail ?? rule.unavailable ?? rule.rate ?? 1
+                guard state.random.chance(probability) else { continue }
+                state.fired[index, default: 0] += 1
+                if rule.fail != nil {
                     decision.failure = ReplyError(code: rule.code ?? "injected_failure", message: "injected failure")
                 }
-                if let p = rule.unavailable, state.random.chance(p) { decision.unavailable = true }
-                let hit = state.random.chance(rule.rate ?? 1)
-                if hit, let ms = rule.delayMs { decision.delay = .milliseconds(ms) }
-                if hit, let point = rule.drop { decision.drop = point }
-                if hit, let point = rule.crash { decision.crash = point }
+                if rule.unavailable != nil { decision.unavailable = true }
+                if let ms = rule.delayMs { decision.delay = .milliseconds(ms) }
+                if let point = rule.drop { decision.drop = point }
+                if let point = rule.crash { decision.crash = point }
             }
             return decision
         }

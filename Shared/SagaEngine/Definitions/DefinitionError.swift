@@ -8,12 +8,10 @@ public struct DefinitionError: Error, Sendable, Hashable, CustomStringConvertibl
 
         /// The file could not be read.
         public static let unreadableFile = Code(rawValue: "unreadable_file")
-        /// The file is not YAML, or its top level is not a mapping.
+        /// The file is not YAML (a key given twice included), or its top level is not a mapping.
         public static let malformedYAML = Code(rawValue: "malformed_yaml")
         /// A key the format does not have (often a typo).
         public static let unknownField = Code(rawValue: "unknown_field")
-        /// A key given twice in one mapping.
-        public static let duplicateField = Code(rawValue: "duplicate_field")
         /// A required key is absent.
         public static let missingField = Code(rawValue: "missing_field")
         /// A value of the wrong type or out of range.

@@ -134,9 +134,7 @@ private struct Fields {
                     .unknownField, file: file, step: step, key: qualified,
                     message: "unknown field (allowed: \(allowed.joined(separator: ", ")))")
             }
-            guard values.updateValue(value, forKey: key) == nil else {
-                throw DefinitionError(.duplicateField, file: file, step: step, key: qualified, message: "given twice")
-            }
+            values[key] = value  // Yams refuses a mapping with a key given twice
         }
         self.values = values
     }

@@ -1,1 +1,0 @@
-// SagaEngineTests: to be written

@@ -1,0 +1,30 @@
+import Foundation
+import SagaProtocol
+import Synchronization
+
+/// A small, fast, seedable generator (SplitMix64), so a failing random test replays from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// True with probability `probability`.
+    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
+}
+
+/// Ids `c-1`, `c-2`, … in call order: deterministic and easy to read in failures.
+final class CountingIdentifierGenerator: IdentifierGenerator {
+    private let counter = Mutex(0)
+
+    func next(prefix: String) -> String {
+        "\(prefix)-\(counter.withLock { value in value += 1; return value })"
+    }
+}
