@@ -27,7 +27,9 @@ final class ClusterFixture: Sendable {
         .deletingLastPathComponent().appendingPathComponent("compose/sagas").path
 
     /// Starts everything; `participantEnvironment` adds settings per service (faults, reply mode).
-    static func start(participantEnvironment: [String: [String: String]] = [:]) async throws -> ClusterFixture {
+    static func start(
+        participantEnvironment: [String: [String: String]] = [:], startOrchestrator: Bool = true
+    ) async throws -> ClusterFixture {
         let directory = try TemporaryDirectory("sagaflow-cluster")
         var participants: [String: Running] = [:]
         for definition in [OrdersService.definition, PaymentsService.definition, BookingService.definition] {
@@ -42,7 +44,7 @@ final class ClusterFixture: Sendable {
             participants[definition.name] = Running(participant: participant, task: Task { try await participant.run(handleSignals: false) })
         }
         let cluster = ClusterFixture(directory: directory, participants: participants)
-        try await cluster.startOrchestrator()
+        if startOrchestrator { try await cluster.startOrchestrator() }
         return cluster
     }
 
@@ -55,10 +57,16 @@ final class ClusterFixture: Sendable {
 
     var orchestratorURL: String { "http://127.0.0.1:\(orchestrator.withLock { $0!.orchestrator.port })" }
 
-    /// Starts (or restarts) the orchestrator on the same data directory.
-    func startOrchestrator() async throws {
+    /// The orchestrator's settings for this cluster, as environment variables.
+    var orchestratorEnvironment: [String: String] {
         var env = ["HTTP_PORT": "0", "DATA_DIR": "\(directory.path)/orchestrator", "SAGAS_DIR": Self.sagasDirectory, "SAGAFLOW_SECRET": secret]
         for name in participants.keys { env["SERVICES_\(name.uppercased())_URL"] = url(name) }
+        return env
+    }
+
+    /// Starts (or restarts) the orchestrator on the same data directory.
+    func startOrchestrator() async throws {
+        let env = orchestratorEnvironment
         let settings = try OrchestratorSettings(reader: OrchestratorSettings.reader(arguments: [], environment: env))
         let started = try await Orchestrator.start(settings: settings, logger: quietLogger("orchestrator"))
         let task = Task { try await started.run(handleSignals: false) }

@@ -60,8 +60,11 @@ public struct SagaStarted: Codable, Sendable, Equatable {
 /// A command is about to be sent (durable before the HTTP call: the store is the outbox).
 /// A retry of the same dispatch repeats `commandId` with a higher `attempt`.
 public struct StepDispatched: Codable, Sendable, Equatable {
+    /// The step's name in the definition.
     public var step: String
+    /// Whether it concerns the action or the compensation.
     public var kind: CommandKind
+    /// The command (the participant's idempotency key).
     public var commandId: String
     /// Counts every send of this step's action (or compensation), from 1.
     public var attempt: Int
@@ -100,8 +103,11 @@ public struct StepDispatched: Codable, Sendable, Equatable {
 
 /// A participant answered `succeeded` to a command.
 public struct StepSucceeded: Codable, Sendable, Equatable {
+    /// The step's name in the definition.
     public var step: String
+    /// Whether it concerns the action or the compensation.
     public var kind: CommandKind
+    /// The command (the participant's idempotency key).
     public var commandId: String
     /// The reply's output; an action's object output is merged into the saga context.
     public var output: JSONValue
@@ -119,10 +125,15 @@ public struct StepSucceeded: Codable, Sendable, Equatable {
 /// it would be refused again), otherwise the outcome is unknown or transient and the same command id
 /// may be retried.
 public struct StepFailed: Codable, Sendable, Equatable {
+    /// The step's name in the definition.
     public var step: String
+    /// Whether it concerns the action or the compensation.
     public var kind: CommandKind
+    /// The command (the participant's idempotency key).
     public var commandId: String
+    /// Why: the reply's error, or `outcome_unknown` / `rejected` for transport failures.
     public var error: ReplyError
+    /// A business refusal (true), or an unknown or transient outcome (false).
     public var definitive: Bool
 
     /// The event; `decide` makes these.
@@ -137,8 +148,11 @@ public struct StepFailed: Codable, Sendable, Equatable {
 
 /// A durable timer: the step's command is sent again at `at`.
 public struct RetryScheduled: Codable, Sendable, Equatable {
+    /// The step's name in the definition.
     public var step: String
+    /// Whether it concerns the action or the compensation.
     public var kind: CommandKind
+    /// When the retry is due.
     public var at: Date
 
     /// The event; `decide` makes these.

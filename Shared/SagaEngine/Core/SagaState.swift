@@ -41,9 +41,13 @@ public struct StepState: Codable, Sendable, Equatable {
 /// The command the saga waits on. It stays outstanding through transient failures and retries (its
 /// late reply is still accepted) and is cleared by a definitive answer or by compensation beginning.
 public struct OutstandingCommand: Codable, Sendable, Equatable {
+    /// The step's name in the definition.
     public var step: String
+    /// Whether it concerns the action or the compensation.
     public var kind: CommandKind
+    /// The command (the participant's idempotency key).
     public var commandId: String
+    /// The attempt of the last send.
     public var attempt: Int
     /// Whether the last send awaits its answer (false after a transient failure, until the retry).
     public var inFlight: Bool
@@ -53,25 +57,35 @@ public struct OutstandingCommand: Codable, Sendable, Equatable {
 
 /// A retry waiting for its timer (`RetryScheduled`).
 public struct PendingRetry: Codable, Sendable, Equatable {
+    /// The step's name in the definition.
     public var step: String
+    /// Whether it concerns the action or the compensation.
     public var kind: CommandKind
+    /// When the retry is due.
     public var at: Date
 }
 
 /// A saga's state: the fold of its events with `SagaDecider.evolve`.
 public struct SagaState: Codable, Sendable, Equatable {
+    /// The saga's id; its stream is `saga-<id>`.
     public var sagaId: String
+    /// The saga type (`definition.name`).
     public var sagaType: String
     /// The definition the saga started with; it never changes.
     public var definition: SagaDefinition
+    /// The input the saga was started with.
     public var input: JSONValue
     /// The input merged with every succeeded action's object output, in step order.
     public var context: JSONValue
+    /// Where the saga stands.
     public var status: SagaStatus
+    /// When the saga is compensated if it has not dispatched its pivot.
     public var deadline: Date?
     /// One per definition step, same order.
     public var steps: [StepState]
+    /// The command the saga waits on, if any.
     public var outstanding: OutstandingCommand?
+    /// The retry waiting for its timer, if any.
     public var retry: PendingRetry?
     /// Why compensation began (`CompensationStarted.reason`), nil while going forward.
     public var compensationReason: String?

@@ -2,6 +2,7 @@
 public struct DefinitionError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Stable code of the failure, for tests and problem+json.
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The code as written in problem+json.
         public var rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
