@@ -5,6 +5,7 @@ let package = Package(
     name: "Sagaflow",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "sagaflow", targets: ["sagaflow"]),
         .executable(name: "orchestrator", targets: ["orchestrator"]),
         .executable(name: "orders", targets: ["orders"]),
         .executable(name: "payments", targets: ["payments"]),
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(
             url: "https://github.com/apple/swift-configuration", from: "1.4.0",
             traits: [.defaults, "CommandLineArguments"]),
@@ -70,6 +72,14 @@ let package = Package(
             ],
             path: "Shared/ServiceKit"),
         .target(
+            name: "Compose",
+            dependencies: [
+                "SagaHTTP",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/Compose"),
+        .target(
             name: "OrchestratorService",
             dependencies: [
                 "SagaEngine", "EventStore", "SagaHTTP", "SagaProtocol",
@@ -81,9 +91,18 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
             ],
             path: "Services/Orchestrator"),
+        .target(
+            name: "SagaflowCLI",
+            dependencies: [
+                "Compose", "SagaHTTP", "SagaProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/CLI"),
         .target(name: "OrdersService", dependencies: ["ServiceKit"], path: "Services/Orders"),
         .target(name: "PaymentsService", dependencies: ["ServiceKit"], path: "Services/Payments"),
         .target(name: "BookingService", dependencies: ["ServiceKit"], path: "Services/Booking"),
+        .executableTarget(name: "sagaflow", dependencies: ["SagaflowCLI"], path: "Services/Executables/sagaflow"),
         .executableTarget(name: "orchestrator", dependencies: ["OrchestratorService"], path: "Services/Executables/orchestrator"),
         .executableTarget(name: "orders", dependencies: ["OrdersService"], path: "Services/Executables/orders"),
         .executableTarget(name: "payments", dependencies: ["PaymentsService"], path: "Services/Executables/payments"),
@@ -97,6 +116,7 @@ let package = Package(
         .testTarget(name: "SagaHTTPTests", dependencies: ["SagaHTTP", "TestSupport"], path: "Tests/SagaHTTPTests"),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "TestSupport"], path: "Tests/EventStoreTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine", "TestSupport"], path: "Tests/SagaEngineTests"),
+        .testTarget(name: "ComposeTests", dependencies: ["Compose", "TestSupport"], path: "Tests/ComposeTests"),
         .testTarget(
             name: "OrchestratorTests",
             dependencies: ["OrchestratorService", "ServiceKit", "TestSupport", "OrdersService", "PaymentsService", "BookingService"],

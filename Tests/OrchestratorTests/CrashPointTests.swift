@@ -42,10 +42,3 @@ import TestSupport
         await cluster.stop()
     }
 }
-
-/// Where `swift build` put the executables: `SAGAFLOW_BIN_DIR`, else `.build/debug` of this checkout.
-func binaryDirectory() -> String {
-    if let dir = ProcessInfo.processInfo.environment["SAGAFLOW_BIN_DIR"], !dir.isEmpty { return dir }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent(".build/debug").path
-}

@@ -64,10 +64,3 @@ extension HTTPClient {
         return try response.decode(Reply.self)
     }
 }
-
-/// Where `swift build` put the executables: `SAGAFLOW_BIN_DIR`, else `.build/debug` of this checkout.
-func binaryDirectory() -> String {
-    if let dir = ProcessInfo.processInfo.environment["SAGAFLOW_BIN_DIR"], !dir.isEmpty { return dir }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent(".build/debug").path
-}

@@ -70,3 +70,10 @@ public struct ChildProcessError: Error, CustomStringConvertible {
     public var log: String
     public var description: String { "process exited early; its output:\n\(log)" }
 }
+
+/// Where `swift build` put the executables: `SAGAFLOW_BIN_DIR` (set by compose/test), else `.build/debug` of this checkout.
+public func binaryDirectory() -> String {
+    if let dir = ProcessInfo.processInfo.environment["SAGAFLOW_BIN_DIR"], !dir.isEmpty { return dir }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug").path
+}

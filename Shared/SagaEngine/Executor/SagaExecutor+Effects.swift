@@ -35,7 +35,9 @@ extension SagaExecutor {
         let envelope = dispatch.envelope
         let input: SagaInput?
         do {
-            let response = try await deps.client.post(dispatch.url, json: envelope, timeout: dispatch.timeout)
+            let response = try await deps.client.post(
+                dispatch.url, json: envelope, headers: Self.traceparent(envelope).map { [("traceparent", $0)] } ?? [],
+                timeout: dispatch.timeout)
             deps.crashPoints.hit(.afterDispatch)
             switch response.status {
             case 200:
@@ -62,6 +64,14 @@ extension SagaExecutor {
                 "could not record a command's outcome; the step timer will retry",
                 metadata: ["saga.id": "\(dispatch.sagaId)", "command.id": "\(envelope.id)", "error": "\(error)"])
         }
+    }
+
+    /// W3C `traceparent` for a command: the saga is the trace, the command a span (both from their hex ids).
+    static func traceparent(_ envelope: CommandEnvelope) -> String? {
+        let trace = envelope.sagaId.filter(\.isHexDigit).lowercased().suffix(32)
+        let span = envelope.id.filter(\.isHexDigit).lowercased().prefix(16)
+        guard trace.count == 32, span.count == 16 else { return nil }
+        return "00-\(trace)-\(span)-01"
     }
 
     static func describe(_ response: HTTPClientResponse) -> String {

@@ -1,0 +1,3 @@
+import SagaflowCLI
+
+await Sagaflow.launch()
