@@ -28,7 +28,8 @@ final class ClusterFixture: Sendable {
 
     /// Starts everything; `participantEnvironment` adds settings per service (faults, reply mode).
     static func start(
-        participantEnvironment: [String: [String: String]] = [:], startOrchestrator: Bool = true
+        participantEnvironment: [String: [String: String]] = [:], startOrchestrator: Bool = true,
+        sagasDirectory: String = ClusterFixture.sagasDirectory
     ) async throws -> ClusterFixture {
         let directory = try TemporaryDirectory("sagaflow-cluster")
         var participants: [String: Running] = [:]
@@ -43,15 +44,19 @@ final class ClusterFixture: Sendable {
             let participant = try await Participant.start(definition, settings: settings, logger: quietLogger(definition.name))
             participants[definition.name] = Running(participant: participant, task: Task { try await participant.run(handleSignals: false) })
         }
-        let cluster = ClusterFixture(directory: directory, participants: participants)
+        let cluster = ClusterFixture(directory: directory, participants: participants, sagas: sagasDirectory)
         if startOrchestrator { try await cluster.startOrchestrator() }
         return cluster
     }
 
-    init(directory: TemporaryDirectory, participants: [String: Running]) {
+    init(directory: TemporaryDirectory, participants: [String: Running], sagas: String) {
         self.directory = directory
         self.participants = participants
+        self.sagas = sagas
     }
+
+    /// The saga definitions directory the orchestrator loads.
+    let sagas: String
 
     func url(_ service: String) -> String { "http://127.0.0.1:\(participants[service]!.participant.port)" }
 
@@ -59,7 +64,7 @@ final class ClusterFixture: Sendable {
 
     /// The orchestrator's settings for this cluster, as environment variables.
     var orchestratorEnvironment: [String: String] {
-        var env = ["HTTP_PORT": "0", "DATA_DIR": "\(directory.path)/orchestrator", "SAGAS_DIR": Self.sagasDirectory, "SAGAFLOW_SECRET": secret]
+        var env = ["HTTP_PORT": "0", "DATA_DIR": "\(directory.path)/orchestrator", "SAGAS_DIR": sagas, "SAGAFLOW_SECRET": secret]
         for name in participants.keys { env["SERVICES_\(name.uppercased())_URL"] = url(name) }
         return env
     }
@@ -111,6 +116,8 @@ final class ClusterFixture: Sendable {
 
 /// The parts of a saga view the tests read.
 struct SagaSnapshot: Decodable {
+    var definitionHash: String
+
     struct Step: Decodable {
         var name: String
         var status: String

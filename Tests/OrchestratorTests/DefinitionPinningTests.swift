@@ -1,0 +1,42 @@
+import Foundation
+import SagaProtocol
+import Testing
+import TestSupport
+
+@Suite struct DefinitionPinningTests {
+    /// A saga keeps the definition it started with across a file change and a restart; new sagas take the new one.
+    @Test func runningSagaKeepsItsDefinitionAfterTheFileChanges() async throws {
+        let sagas = try TemporaryDirectory("sagaflow-sagas")
+        defer { sagas.remove() }
+        let file = "\(sagas.path)/place-order.yml"
+        let original = try String(contentsOfFile: "\(ClusterFixture.sagasDirectory)/place-order.yml", encoding: .utf8)
+        try original.write(toFile: file, atomically: true, encoding: .utf8)
+        let slow = #"{"seed":1,"rules":[{"command":"ReserveSeats","kind":"action","delayMs":1000,"times":1}]}"#
+        let cluster = try await ClusterFixture.start(
+            participantEnvironment: ["booking": ["SAGAFLOW_FAULTS": slow]], sagasDirectory: sagas.path)
+        let order: JSONValue = ["customerId": "alice", "eventId": "concert", "seats": 1, "amount": 100]
+        let old = try await cluster.placeOrder(order, wait: false)
+        try await waitUntil("reserve-seats to be dispatched") {
+            try await cluster.saga(old.id).step("reserve-seats")?.attempts == 1
+        }
+        await cluster.stopOrchestrator()
+
+        // Version 2 drops the approval step.
+        let approval = try #require(original.range(of: "  - name: approve-order"))
+        try (String(original[..<approval.lowerBound]).replacingOccurrences(of: "version: 1", with: "version: 2"))
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        try await cluster.startOrchestrator()
+
+        try await waitUntil("the old saga to finish", timeout: .seconds(20)) { try await cluster.saga(old.id).status == .completed }
+        let finished = try await cluster.saga(old.id)
+        #expect(finished.steps.map(\.name).last == "approve-order")
+        #expect(finished.step("approve-order")?.status == "succeeded")
+        #expect(finished.definitionHash == old.definitionHash)
+
+        let new = try await cluster.placeOrder(order)
+        #expect(new.status == .completed)
+        #expect(new.steps.map(\.name) == ["create-order", "authorize-payment", "reserve-seats"])
+        #expect(new.definitionHash != old.definitionHash)
+        await cluster.stop()
+    }
+}
