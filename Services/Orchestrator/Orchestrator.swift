@@ -34,7 +34,8 @@ public final class Orchestrator: Sendable {
                 crashPoints: settings.crashPoints, logger: logger))
         let ids = RandomIdentifierGenerator()
         let router = routes(
-            executor: executor, projection: projection, store: store, definitions: definitions, ids: ids, apiToken: settings.apiToken)
+            executor: executor, projection: projection,
+            inbox: try DomainEventInbox(path: "\(settings.dataDirectory)/inbox.sqlite"), store: store, definitions: definitions, ids: ids, apiToken: settings.apiToken)
         let server = try await HTTPServer.bind(
             configuration: HTTPServerConfiguration(
                 host: settings.host, port: settings.port, verifier: settings.secrets.map { SignatureVerifier($0) }),

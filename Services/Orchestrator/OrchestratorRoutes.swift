@@ -35,7 +35,7 @@ struct EventView: Codable {
 
 extension Orchestrator {
     static func routes(
-        executor: SagaExecutor, projection: SagaViewProjection, store: any EventStore,
+        executor: SagaExecutor, projection: SagaViewProjection, inbox: DomainEventInbox, store: any EventStore,
         definitions: DefinitionRegistry, ids: any IdentifierGenerator, apiToken: String?
     ) -> Router {
         var router = Router()
@@ -126,7 +126,7 @@ extension Orchestrator {
             guard !event.stream.hasPrefix("saga-") else {
                 throw Problem(status: 400, code: "reserved_stream", title: "Reserved stream", detail: "saga-* streams are the orchestrator's", field: "stream")
             }
-            guard try await projection.markDomainEventSeen(event.id) else { return try .json(["status": "duplicate"]) }
+            guard try await inbox.isNew(event.id) else { return try .json(["status": "duplicate"]) }
             let result = try await store.append(
                 to: event.stream, expected: .any,
                 events: [
@@ -134,7 +134,7 @@ extension Orchestrator {
                         type: event.type, data: try JSONCoding.encode(event.data),
                         metadata: EventMetadata(causationId: event.causationId, correlationId: event.correlationId))
                 ])
-            try await projection.rememberDomainEvent(event.id, position: result.lastPosition)
+            try await inbox.remember(event.id, position: result.lastPosition)
             return try .json(["status": "appended"], status: 201)
         }
 

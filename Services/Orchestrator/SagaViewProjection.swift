@@ -8,7 +8,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// Keeps the `saga_view` table up to date from the global log: each event's view change and the checkpoint
-/// commit together, so the view is exactly the fold of the log up to the checkpoint. Rebuildable from 0.
+/// commit together, so the view is exactly the fold of the log up to the checkpoint. Deleting `views.sqlite`
+/// rebuilds it from position 0 on the next start.
 final class SagaViewProjection: Service, Sendable {
     let database: DatabasePool
     let store: any EventStore
@@ -36,7 +37,6 @@ final class SagaViewProjection: Service, Sendable {
                     CREATE INDEX saga_view_seq ON saga_view(seq);
                     CREATE INDEX saga_view_status ON saga_view(status, seq);
                     CREATE TABLE checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
-                    CREATE TABLE seen_domain_events (id TEXT PRIMARY KEY, position INTEGER NOT NULL);
                     """)
         }
         try migrator.migrate(database)
@@ -117,18 +117,5 @@ final class SagaViewProjection: Service, Sendable {
         let state = try JSONCoding.decode(SagaState.self, from: row["state"] as Data)
         return SagaView(
             state, createdAt: Date(timeIntervalSince1970: row["created_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
-    }
-
-    /// Records domain event `id` as appended; false when it was seen before (a redelivery).
-    func markDomainEventSeen(_ id: String) async throws -> Bool {
-        try await database.read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM seen_domain_events WHERE id = ?", arguments: [id]) == nil
-        }
-    }
-
-    func rememberDomainEvent(_ id: String, position: Int64) async throws {
-        try await database.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO seen_domain_events (id, position) VALUES (?, ?)", arguments: [id, position])
-        }
     }
 }

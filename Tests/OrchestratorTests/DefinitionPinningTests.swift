@@ -1,4 +1,5 @@
 import Foundation
+import SagaHTTP
 import SagaProtocol
 import Testing
 import TestSupport
@@ -37,6 +38,27 @@ import TestSupport
         #expect(new.status == .completed)
         #expect(new.steps.map(\.name) == ["create-order", "authorize-payment", "reserve-seats"])
         #expect(new.definitionHash != old.definitionHash)
+        await cluster.stop()
+    }
+}
+
+@Suite struct ViewRebuildTests {
+    /// Deleting the view database rebuilds it from position 0 into exactly what incremental updates built.
+    @Test func rebuildingTheViewsFromTheLogGivesTheSameTables() async throws {
+        let cluster = try await ClusterFixture.start()
+        _ = try await cluster.placeOrder(["customerId": "alice", "eventId": "concert", "seats": 1, "amount": 100])
+        _ = try await cluster.placeOrder(["customerId": "carol", "eventId": "concert", "seats": 1, "amount": 100])
+        _ = try await cluster.placeOrder(["customerId": "bob", "eventId": "club", "seats": 11, "amount": 100])
+        let before = try await cluster.client.get("\(cluster.orchestratorURL)/sagas?limit=1000").decode(JSONValue.self)
+        guard case .array(let items)? = before["items"] else { throw Problem.notFound("no items") }
+        #expect(items.count == 3)
+        await cluster.stopOrchestrator()
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: "\(cluster.directory.path)/orchestrator/views.sqlite\(suffix)")
+        }
+        try await cluster.startOrchestrator()
+        let after = try await cluster.client.get("\(cluster.orchestratorURL)/sagas?limit=1000").decode(JSONValue.self)
+        #expect(after == before)
         await cluster.stop()
     }
 }
