@@ -145,27 +145,47 @@ struct Ps: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the services of the running cluster: pid, port, health.")
 
     @OptionGroup var run: RunOptions
+    @Flag(help: "Print JSON for scripts.") var json = false
+
+    /// One service as `ps --json` prints it.
+    struct Row: Encodable {
+        var name: String
+        var pid: Int32?
+        var running: Bool
+        var healthy: Bool
+        var url: String?
+        var restarts: Int
+    }
 
     func run() async throws {
         guard let state = try Cluster.readState(runDirectory: run.runDir) else {
             throw ValidationError("no cluster state in \(run.runDir)/; start one with `sagaflow up -d`")
         }
         let client = HTTPClient()
-        print("SERVICE        PID      STATE     HEALTH   URL")
+        var rows: [Row] = []
         for service in state.services {
             let alive = service.pid.map { kill($0, 0) == 0 } ?? false
-            var health = "-"
-            if alive, let url = service.url {
-                let response = try? await client.get("\(url)/health", timeout: .seconds(2))
-                health = response?.status == 200 ? "healthy" : "unhealthy"
+            var healthy = false
+            if alive, let url = service.healthURL ?? service.url.map({ "\($0)/health" }) {
+                healthy = (try? await client.get(url, timeout: .seconds(2)))?.status == 200
             }
-            let pid = service.pid.map(String.init) ?? "-"
-            print(
-                [service.name.padding(toLength: 14, withPad: " ", startingAt: 0), pid.padding(toLength: 8, withPad: " ", startingAt: 0),
-                    (alive ? "running" : "exited").padding(toLength: 9, withPad: " ", startingAt: 0),
-                    health.padding(toLength: 8, withPad: " ", startingAt: 0), service.url ?? "-"].joined(separator: " "))
+            rows.append(Row(name: service.name, pid: service.pid, running: alive, healthy: healthy, url: service.url, restarts: service.restarts))
         }
         client.shutdown()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            return print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+        }
+        print("SERVICE        PID      STATE     HEALTH     RESTARTS  URL")
+        for row in rows {
+            print(
+                [row.name.padding(toLength: 14, withPad: " ", startingAt: 0),
+                    (row.pid.map(String.init) ?? "-").padding(toLength: 8, withPad: " ", startingAt: 0),
+                    (row.running ? "running" : "exited").padding(toLength: 9, withPad: " ", startingAt: 0),
+                    (row.running ? (row.healthy ? "healthy" : "unhealthy") : "-").padding(toLength: 10, withPad: " ", startingAt: 0),
+                    String(row.restarts).padding(toLength: 9, withPad: " ", startingAt: 0), row.url ?? "-"].joined(separator: " "))
+        }
     }
 }
 
