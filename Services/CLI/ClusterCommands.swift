@@ -174,7 +174,7 @@ struct Ps: AsyncParsableCommand {
         client.shutdown()
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             return print(String(decoding: try encoder.encode(rows), as: UTF8.self))
         }
         print("SERVICE        PID      STATE     HEALTH     RESTARTS  URL")

@@ -43,7 +43,7 @@ extension SagaExecutor {
     }
 
     func wakeEndWaiters(_ sagaId: String) {
-        let waiters = endWaiters.withLock { $0.removeValue(forKey: sagaId) ?? [] }
-        for waiter in waiters { waiter.resume() }
+        let waiters = endWaiters.withLock { $0.removeValue(forKey: sagaId) ?? [:] }
+        for waiter in waiters.values { waiter.resume() }
     }
 }

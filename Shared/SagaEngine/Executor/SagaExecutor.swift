@@ -58,7 +58,9 @@ public final class SagaExecutor: Service, Sendable {
     let timers = Mutex<[String: Date]>([:])
     let dispatches: AsyncStream<Dispatch>
     let dispatchQueue: AsyncStream<Dispatch>.Continuation
-    let endWaiters = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
+    /// Requests waiting for a saga to end (`Prefer: wait`), by saga id and waiter id.
+    let endWaiters = Mutex<[String: [UInt64: CheckedContinuation<Void, Never>]]>([:])
+    let nextWaiter = Atomic<UInt64>(0)
 
     public init(_ dependencies: Dependencies) {
         deps = dependencies
@@ -121,22 +123,21 @@ public final class SagaExecutor: Service, Sendable {
 
     /// Waits until saga `sagaId` is no longer `running`/`compensating`, or `timeout` passes.
     public func waitForEnd(of sagaId: String, timeout: Duration) async throws -> SagaState? {
+        let waiter = nextWaiter.add(1, ordering: .relaxed).newValue
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
-                    let ended = self.active.withLock { $0[sagaId] == nil }
-                    if ended {
-                        continuation.resume()
-                    } else {
-                        self.endWaiters.withLock { $0[sagaId, default: []].append(continuation) }
-                        if self.active.withLock({ $0[sagaId] == nil }) { self.wakeEndWaiters(sagaId) }
-                    }
+                    self.endWaiters.withLock { $0[sagaId, default: [:]][waiter] = continuation }
+                    // The saga may have ended (or never run here) before the waiter was registered.
+                    if self.active.withLock({ $0[sagaId] == nil }) { self.wakeEndWaiters(sagaId) }
                 }
             }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
-            self.wakeEndWaiters(sagaId)
+            // On timeout, release only this request's waiter.
+            let mine = self.endWaiters.withLock { waiters in waiters[sagaId]?.removeValue(forKey: waiter) }
+            mine?.resume()
         }
         return try await state(of: sagaId)
     }
