@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "SagaHTTPTests", dependencies: ["SagaHTTP", "TestSupport"], path: "Tests/SagaHTTPTests"),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "TestSupport"], path: "Tests/EventStoreTests"),
         .testTarget(name: "SagaEngineTests", dependencies: ["SagaEngine", "TestSupport"], path: "Tests/SagaEngineTests"),
-        .testTarget(name: "ComposeTests", dependencies: ["Compose", "TestSupport"], path: "Tests/ComposeTests"),
+        .testTarget(name: "ComposeTests", dependencies: ["Compose", "TestSupport", "SagaflowCLI"], path: "Tests/ComposeTests"),
         .testTarget(
             name: "OrchestratorTests",
             dependencies: ["OrchestratorService", "ServiceKit", "TestSupport", "OrdersService", "PaymentsService", "BookingService"],

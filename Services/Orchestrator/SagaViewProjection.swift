@@ -39,6 +39,10 @@ final class SagaViewProjection: Service, Sendable {
                     CREATE TABLE checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
                     """)
         }
+        migrator.registerMigration("views-v2-rebuild") { db in
+            // The stored state gained a field: rebuild the view from the log.
+            try db.execute(sql: "DELETE FROM saga_view; DELETE FROM checkpoints")
+        }
         try migrator.migrate(database)
         let position = try database.read { db in
             try Int64.fetchOne(db, sql: "SELECT position FROM checkpoints WHERE name = 'saga_view'") ?? 0

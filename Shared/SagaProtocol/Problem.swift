@@ -19,6 +19,10 @@ public struct Problem: Codable, Sendable, Equatable, Error {
         self.field = field
     }
 
+    /// The code of a 401 for a request whose signature nonce the server has seen: the same request arrived
+    /// before (libcurl resends a request once when a reused connection dies unanswered), so its effect is unknown.
+    public static let signatureReplayed = "signature_replayed"
+
     /// The media type of a problem body.
     public static let contentType = "application/problem+json"
 }

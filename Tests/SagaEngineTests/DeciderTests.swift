@@ -161,6 +161,22 @@ struct DeciderTests {
         #expect(saga.state?.steps[1].status == .failed)
     }
 
+    @Test func aRejectedResendAfterAnUnknownOutcomeIsStillInDoubt() {
+        var saga = SagaHarness()
+        saga.start(Definitions.make(steps: 2, attempts: 2))
+        saga.succeed()
+        let first = saga.outstanding!
+        saga.transportFailure()
+        saga.fireTimer()
+        #expect(saga.outstanding?.id == first.id)
+        // The first send may have run: a refusal of the resend proves nothing, so the step is compensated too.
+        saga.transportFailure(outcomeUnknown: false)
+        #expect(saga.state?.compensationReason == "step-in-doubt")
+        #expect(saga.state?.steps[1].status == .compensating)
+        #expect(saga.outstanding?.step == "s1")
+        #expect(saga.outstanding?.kind == .compensation)
+    }
+
     @Test func duplicateStaleAndForeignRepliesChangeNothing() {
         var saga = SagaHarness()
         saga.start(Definitions.make(steps: 3))

@@ -219,7 +219,7 @@ struct HTTPServerTests {
             ]
             for (name, headers, body) in refused {
                 let response = try await connection.exchange("POST", "/signed", headers: headers, body: body)
-                expectProblem(response, status: 401, code: "unauthorized", name)
+                expectProblem(response, status: 401, code: name == "replayed" ? "signature_replayed" : "unauthorized", name)
                 #expect(response.problem?.detail?.isEmpty == false, "\(name)")
             }
             #expect(handled.count == 1)

@@ -4,13 +4,13 @@ import Foundation
 /// Use instead of sleeping a fixed time.
 public func waitUntil(
     _ what: @autoclosure () -> String = "condition", timeout: Duration = .seconds(10),
-    _ condition: () async throws -> Bool
+    interval: Duration = .milliseconds(10), _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while true {
         if try await condition() { return }
         guard ContinuousClock.now < deadline else { throw WaitTimeout(what: what(), timeout: timeout) }
-        try await Task.sleep(for: .milliseconds(10))
+        try await Task.sleep(for: interval)
     }
 }
 

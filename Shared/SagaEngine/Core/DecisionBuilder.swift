@@ -126,9 +126,11 @@ struct DecisionBuilder<IDs: IdentifierGenerator, Random: RandomNumberGenerator> 
     /// A send of `outstanding` failed without a reply.
     private mutating func sendFailed(_ outstanding: OutstandingCommand, outcomeUnknown: Bool, detail: String) {
         guard let index = state.index(ofStep: outstanding.step) else { return }
-        let error = ReplyError(code: outcomeUnknown ? "outcome_unknown" : "rejected", message: detail)
-        // A rejected action did not run: a definitive failure. A compensation is never given up that way.
-        let definitive = !outcomeUnknown && outstanding.kind == .action
+        let unknown = outcomeUnknown || outstanding.isResend
+        let error = ReplyError(code: unknown ? "outcome_unknown" : "rejected", message: detail)
+        // A rejected action did not run: a definitive failure, unless an earlier send of the same command
+        // went unanswered (it may have run). A compensation is never given up that way.
+        let definitive = !unknown && outstanding.kind == .action
         emit(.stepFailed(StepFailed(
             step: outstanding.step, kind: outstanding.kind, commandId: outstanding.commandId, error: error,
             definitive: definitive)))

@@ -23,7 +23,8 @@ extension SagaDecider {
             state.retry = nil
             state.outstanding = OutstandingCommand(
                 step: dispatched.step, kind: dispatched.kind, commandId: dispatched.commandId,
-                attempt: dispatched.attempt, inFlight: true, timeoutAt: dispatched.timeoutAt)
+                attempt: dispatched.attempt, inFlight: true,
+                isResend: state.outstanding?.commandId == dispatched.commandId, timeoutAt: dispatched.timeoutAt)
             update(&state.steps[index], dispatched)
         case .stepSucceeded(let succeeded):
             guard let index = state.index(ofStep: succeeded.step) else { break }

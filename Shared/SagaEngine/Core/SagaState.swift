@@ -51,6 +51,9 @@ public struct OutstandingCommand: Codable, Sendable, Equatable {
     public var attempt: Int
     /// Whether the last send awaits its answer (false after a transient failure, until the retry).
     public var inFlight: Bool
+    /// Whether this command id was sent before without a definitive answer: a refusal of this send then
+    /// cannot prove the command never ran.
+    public var isResend: Bool
     /// When an in-flight send counts as unknown outcome.
     public var timeoutAt: Date
 }

@@ -50,11 +50,17 @@ extension SagaExecutor {
                 input = nil
             case 409, 429, 500...:
                 input = .transportFailure(commandId: envelope.id, outcomeUnknown: true, detail: Self.describe(response))
+            case 401 where (try? response.decode(Problem.self))?.code == Problem.signatureReplayed:
+                // libcurl resent the request after a reused connection died unanswered: the first copy arrived.
+                input = .transportFailure(commandId: envelope.id, outcomeUnknown: true, detail: Self.describe(response))
             default:
                 input = .transportFailure(commandId: envelope.id, outcomeUnknown: false, detail: Self.describe(response))
             }
         } catch {
-            input = .transportFailure(commandId: envelope.id, outcomeUnknown: error.isOutcomeUnknown, detail: "\(error)")
+            // A refused connection did not deliver this send, but the participant may be restarting and an
+            // earlier send (before it died, or before our own restart) may have been applied: retry it.
+            let unknown = error.isOutcomeUnknown || error == .connectionRefused
+            input = .transportFailure(commandId: envelope.id, outcomeUnknown: unknown, detail: "\(error)")
         }
         guard let input else { return }
         do {

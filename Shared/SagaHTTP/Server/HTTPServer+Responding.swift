@@ -26,7 +26,7 @@ extension HTTPServer {
                     logger.notice(
                         "request signature refused",
                         metadata: ["http.method": "\(request.method)", "http.target": "\(request.target)", "error": "\(error)"])
-                    return .problem(.unauthorized(error.description))
+                    return .problem(.unauthorized(error))
                 }
             }
             do {
@@ -45,7 +45,7 @@ extension HTTPServer {
         case let problem as DecodingProblem:
             return .badRequest(problem)
         case let refusal as SignatureError:
-            return .unauthorized(refusal.description)
+            return .unauthorized(refusal)
         default:
             logger.error(
                 "request handler failed",
@@ -66,9 +66,12 @@ extension Problem {
             detail: "\(method) is not allowed here; use \(allowed.joined(separator: ", "))")
     }
 
-    /// 401: a signed route refused the request's signature.
-    static func unauthorized(_ detail: String) -> Problem {
-        Problem(status: 401, code: "unauthorized", title: "Unauthorized", detail: detail)
+    /// 401: a signed route refused the request's signature. A replay has its own code: the server saw this
+    /// very request before, so (unlike a forgery) the original may have been applied.
+    static func unauthorized(_ refusal: SignatureError) -> Problem {
+        Problem(
+            status: 401, code: refusal == .replayed ? Problem.signatureReplayed : "unauthorized", title: "Unauthorized",
+            detail: refusal.description)
     }
 
     /// 413: the body is (or was going to be) larger than the server accepts.
