@@ -11,8 +11,10 @@ struct BenchCluster: Sendable {
     var url: String
     /// The participants' base URLs, when known (to check there is enough stock for the run).
     var serviceURLs: [String: String]
-    /// The services' pids, when known (for their peak memory).
+    /// The services' pids now, when known (for their peak memory, and for `chaos` to kill them).
     var pids: @Sendable () -> [String: Int32]
+    /// Restarts per service so far, when known.
+    var restarts: @Sendable () -> [String: Int]
     /// How long the cluster took from launch to healthy, when this run started it.
     var startupSeconds: Double?
     /// Stops what this run started and removes its temporary directory; nothing for an existing cluster.
@@ -43,6 +45,7 @@ struct BenchCluster: Sendable {
             url: cluster.url(of: "orchestrator") ?? "",
             serviceURLs: Dictionary(uniqueKeysWithValues: names.compactMap { name in cluster.url(of: name).map { (name, $0) } }),
             pids: { Dictionary(uniqueKeysWithValues: names.compactMap { name in cluster.pid(of: name).map { (name, $0) } }) },
+            restarts: { cluster.restarts },
             startupSeconds: startup,
             stop: {
                 await cluster.down()
@@ -51,16 +54,18 @@ struct BenchCluster: Sendable {
     }
 
     /// A cluster already running at `url`; its pids and participants' URLs come from `<runDirectory>/cluster.json`
-    /// when that describes the same orchestrator.
+    /// when that describes the same orchestrator (re-read on each call: a restart changes the pids).
     static func existing(url: String, runDirectory: String) -> BenchCluster {
-        let state = (try? Cluster.readState(runDirectory: runDirectory)) ?? nil
-        let services = state?.services ?? []
-        let same = services.contains { $0.name == "orchestrator" && $0.url.map(normalized) == normalized(url) }
-        let known = same ? services : []
+        @Sendable func known() -> [ClusterState.Service] {
+            let services = ((try? Cluster.readState(runDirectory: runDirectory)) ?? nil)?.services ?? []
+            let same = services.contains { $0.name == "orchestrator" && $0.url.map(normalized) == normalized(url) }
+            return same ? services : []
+        }
         return BenchCluster(
             url: url,
-            serviceURLs: Dictionary(uniqueKeysWithValues: known.compactMap { service in service.url.map { (service.name, $0) } }),
-            pids: { Dictionary(uniqueKeysWithValues: known.compactMap { service in service.pid.map { (service.name, $0) } }) },
+            serviceURLs: Dictionary(uniqueKeysWithValues: known().compactMap { service in service.url.map { (service.name, $0) } }),
+            pids: { Dictionary(uniqueKeysWithValues: known().compactMap { service in service.pid.map { (service.name, $0) } }) },
+            restarts: { Dictionary(uniqueKeysWithValues: known().map { ($0.name, $0.restarts) }) },
             startupSeconds: nil, stop: {})
     }
 

@@ -198,7 +198,7 @@ public struct InvariantChecker: Sendable {
         return InvariantReport(violations: violations, counts: counts, sagasChecked: sagaIds.count)
     }
 
-    /// Contiguous versions from 0, and compensation dispatches newest step first.
+    /// Contiguous versions from 0, compensation dispatches newest step first, and no compensation missing.
     func checkStream(_ client: HTTPClient, sagaId: String) async throws -> [InvariantViolation] {
         let events = try await Self.getArray(client, "\(orchestratorURL)/sagas/\(sagaId)/events")
         return Self.streamViolations(sagaId: sagaId, events: events)
@@ -227,6 +227,20 @@ public struct InvariantChecker: Sendable {
                 break
             }
             last = index
+        }
+        // A compensated saga undid every compensable step whose action succeeded.
+        if events.last?["type"]?.stringValue == "SagaCompensated" {
+            let compensable = Set(steps.filter { $0["compensation"]?.stringValue != nil }.compactMap { $0["name"]?.stringValue })
+            func succeeded(_ kind: String) -> Set<String> {
+                Set(events.filter { $0["type"]?.stringValue == "StepSucceeded" && $0["data"]?["kind"]?.stringValue == kind }
+                    .compactMap { $0["data"]?["step"]?.stringValue })
+            }
+            let missing = succeeded("action").intersection(compensable).subtracting(succeeded("compensation"))
+            if !missing.isEmpty {
+                violations.append(InvariantViolation(
+                    sagaId: sagaId, rule: "compensation-missing",
+                    detail: "compensated, but the compensation of \(missing.sorted().joined(separator: ", ")) never succeeded"))
+            }
         }
         return violations
     }

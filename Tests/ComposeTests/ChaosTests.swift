@@ -114,79 +114,34 @@ private struct ChaosCluster: Sendable {
     }
 }
 
-/// What the client workers share: the ids started so far and the next saga number.
-private final class ChaosProgress: Sendable {
-    let started = Mutex<[String]>([])
-    let next = Atomic<Int>(0)
-}
-
 @Suite("Chaos: real processes, faults and kills, then the invariant checker", .serialized)
 struct ChaosTests {
-    /// About 20% of commands faulted: 503s, replies lost after commit, delays, and business failures.
-    static func faultPlan(seed: Int) -> JSONValue {
-        [
-            "seed": .number(Double(seed)),
-            "rules": [
-                ["command": "*", "unavailable": 0.05],
-                ["command": "*", "drop": "after-commit", "rate": 0.05],
-                ["command": "*", "delayMs": 50, "rate": 0.05],
-                ["command": "ReserveSeats", "kind": "action", "fail": 0.05, "code": "sold_out"],
-            ],
-        ]
-    }
-
+    /// The CI-sized run of `sagaflow chaos`: 300 sagas, about 20% of commands faulted (injected crashes included),
+    /// 6 SIGKILLs spread over the orchestrator and the participants.
     @Test(.timeLimit(.minutes(10)))
     func threeHundredSagasThroughFaultsAndKillsKeepEveryInvariant() async throws {
-        let sagaCount = 300
-        let concurrency = 16
-        let kills = ["orchestrator", "payments", "orchestrator", "booking", "orders", "orchestrator"]
         let env = try await ChaosCluster.up("chaos-run")
         do {
-            let initial = try await InvariantChecker.balances(paymentsURL: try env.url("payments"))
-            let plan = Self.faultPlan(seed: Int.random(in: 1...1_000_000))
-            for service in ChaosCluster.participants { try await env.setFaults(plan, on: service) }
-
-            let progress = ChaosProgress()
-            let run = UUID().uuidString.prefix(8)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                // The killer: one kill each time another sixth of the sagas has started (progress, not time).
-                group.addTask {
-                    for (index, service) in kills.enumerated() {
-                        let threshold = (index + 1) * sagaCount / (kills.count + 1)
-                        try await waitUntil("\(threshold) sagas started", timeout: .seconds(300)) {
-                            progress.started.withLock { $0.count } >= threshold
-                        }
-                        try await env.killAndAwaitRestart(service)
-                        // A restarted participant has forgotten its faults: set them again.
-                        if service != "orchestrator" { try await env.setFaults(plan, on: service) }
-                    }
-                }
-                // The clients: `concurrency` workers, each starting the next saga and waiting for its end, so
-                // the kills land through the whole run and every saga runs under the fault plan.
-                for _ in 0..<concurrency {
-                    group.addTask {
-                        while true {
-                            let number = progress.next.add(1, ordering: .relaxed).oldValue
-                            guard number < sagaCount else { return }
-                            let id = try await env.startSaga(key: "chaos-\(run)-\(number)")
-                            progress.started.withLock { $0.append(id) }
-                            try await env.awaitEnd(of: id)
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            #expect(env.cluster.restarts.values.reduce(0, +) >= kills.count, "\(env.cluster.restarts)")
-
-            try await env.clearFaults()
-            let ids = progress.started.withLock { $0 }
-            #expect(Set(ids).count == sagaCount)
-            let report = try await env.checker(initialBalances: initial).check(sagaIds: ids, terminalWithin: .seconds(180))
-            print("chaos run: \(sagaCount) sagas, restarts \(env.cluster.restarts.sorted { $0.key < $1.key })\n\(report)")
-            #expect(report.violations.isEmpty, "\(report)")
-            #expect(report.counts["completed", default: 0] > 0)
-            #expect(report.counts["compensated", default: 0] > 0, "5% of reservations fail: some sagas must roll back")
-            for sagaId in Set(report.violations.compactMap(\.sagaId)).sorted().prefix(5) {
+            var options = ChaosOptions()
+            options.sagas = 300
+            options.concurrency = 16
+            options.kills = 6
+            options.seed = UInt64.random(in: 1...999_999)
+            let file = try ComposeFile.load(path: sagaflowComposePath)
+            let cluster = env.cluster
+            let target = ChaosTarget(
+                urls: Dictionary(uniqueKeysWithValues: ChaosRun.killable.compactMap { name in cluster.url(of: name).map { (name, $0) } }),
+                pid: { cluster.pid(of: $0) }, restarts: { cluster.restarts },
+                signer: SigningSecrets(file.secret).map(RequestSigner.init))
+            let report = try await ChaosRun(options: options, target: target).run()
+            print("chaos run, seed \(options.seed):\n\(report)")
+            #expect(report.ok, "seed \(options.seed): \(report)")
+            #expect(report.sagaIds.count == 300 && Set(report.sagaIds).count == 300)
+            #expect(report.kills.count == 6 && report.kills.contains("orchestrator"), "\(report.kills)")
+            #expect(report.restarts.values.reduce(0, +) >= 6, "\(report.restarts)")
+            #expect(report.invariants.counts["completed", default: 0] > 0)
+            #expect(report.invariants.counts["compensated", default: 0] > 0, "5% of reservations fail: some sagas must roll back")
+            for sagaId in Set(report.invariants.violations.compactMap(\.sagaId)).sorted().prefix(5) {
                 print("events of \(sagaId):\n\(try await env.history(of: sagaId))")
             }
         } catch {
@@ -228,7 +183,7 @@ struct ChaosTests {
         await env.down()
     }
 
-    @Test func theStreamRulesCatchAGapAndCompensationsOutOfOrder() {
+    @Test func theStreamRulesCatchAGapCompensationsOutOfOrderAndAMissingCompensation() {
         let definition: JSONValue = ["steps": [["name": "a"], ["name": "b"], ["name": "c"]]]
         func event(_ version: Int, _ type: String, _ data: JSONValue = .emptyObject) -> JSONValue {
             ["version": .number(Double(version)), "type": .string(type), "data": data]
@@ -250,5 +205,21 @@ struct ChaosTests {
             event(2, "StepDispatched", ["step": "b", "kind": "compensation"]),
         ]
         #expect(InvariantChecker.streamViolations(sagaId: "s", events: outOfOrder).map(\.rule) == ["compensations-newest-first"])
+
+        // Both compensable steps succeeded, the saga says compensated, but only b's compensation succeeded.
+        let undo: JSONValue = ["steps": [["name": "a", "compensation": "UndoA"], ["name": "b", "compensation": "UndoB"], ["name": "c"]]]
+        var missing: [JSONValue] = [
+            event(0, "SagaStarted", ["definition": undo]),
+            event(1, "StepSucceeded", ["step": "a", "kind": "action"]),
+            event(2, "StepSucceeded", ["step": "b", "kind": "action"]),
+            event(3, "StepSucceeded", ["step": "b", "kind": "compensation"]),
+            event(4, "SagaCompensated"),
+        ]
+        let violations = InvariantChecker.streamViolations(sagaId: "s", events: missing)
+        #expect(violations.map(\.rule) == ["compensation-missing"])
+        #expect(violations.first?.detail.contains("a") == true)
+        missing.insert(event(4, "StepSucceeded", ["step": "a", "kind": "compensation"]), at: 4)
+        missing[5] = event(5, "SagaCompensated")
+        #expect(InvariantChecker.streamViolations(sagaId: "s", events: missing).isEmpty)
     }
 }
