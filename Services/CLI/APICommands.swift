@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SagaHTTP
 import SagaProtocol
+import Synchronization
 
 /// Shared helpers of the commands that talk to the orchestrator's API.
 enum API {
@@ -11,26 +12,63 @@ enum API {
     static func call(_ method: String, _ url: String, body: JSONValue? = nil, headers: [(name: String, value: String)] = [],
         timeout: Duration = .seconds(10)) async throws -> JSONValue
     {
-        let response: HTTPClientResponse
         let bytes = try body.map { Array(try JSONCoding.encode($0)) } ?? []
-        do {
-            response = try await client.execute(
-                HTTPClientRequest(method: method, url: url, headers: headers + [("Content-Type", "application/json")], body: bytes),
-                timeout: timeout)
-        } catch {
-            guard error.isOutcomeUnknown else {
-                throw ValidationError(
-                    "cannot reach the orchestrator at \(url) (\(error)): is the cluster running? Start it with `./compose/up` or `sagaflow up -d`.")
-            }
-            throw ValidationError("no answer from \(url): \(error)")
-        }
-        guard (200..<300).contains(response.status) else {
-            if let problem = try? response.decode(Problem.self) {
-                throw ValidationError("\(problem.title) (\(problem.code), HTTP \(problem.status)): \(problem.detail ?? "")")
-            }
-            throw ValidationError("HTTP \(response.status) from \(url)")
-        }
+        let response = try await send(
+            HTTPClientRequest(method: method, url: url, headers: headers + [("Content-Type", "application/json")], body: bytes),
+            timeout: timeout)
+        try check(response.status, body: response.body, url: url)
         return try response.decode(JSONValue.self)
+    }
+
+    /// Sends `request`, turning a connection error into a message that says what to do next.
+    static func send(_ request: HTTPClientRequest, timeout: Duration) async throws -> HTTPClientResponse {
+        do {
+            return try await client.execute(request, timeout: timeout)
+        } catch {
+            throw explain(error, url: request.url)
+        }
+    }
+
+    static func explain(_ error: HTTPClientError, url: String) -> ValidationError {
+        guard error.isOutcomeUnknown else {
+            return ValidationError(
+                "cannot reach the orchestrator at \(url) (\(error)): is the cluster running? Start it with `./compose/up` or `sagaflow up -d`.")
+        }
+        return ValidationError("no answer from \(url): \(error)")
+    }
+
+    /// Throws the problem a non-2xx answer carries, as a message.
+    static func check(_ status: Int, body: [UInt8], url: String) throws {
+        guard !(200..<300).contains(status) else { return }
+        if let problem = try? JSONCoding.decode(Problem.self, from: Data(body)) {
+            throw ValidationError("\(problem.title) (\(problem.code), HTTP \(problem.status)): \(problem.detail ?? "")")
+        }
+        throw ValidationError("HTTP \(status) from \(url)")
+    }
+
+    /// Follows a `text/event-stream` at `url`, calling `handle` with each event's JSON as it arrives, until the
+    /// server ends the stream or `timeout` passes; returns how many events came.
+    static func follow(_ url: String, timeout: Duration, handle: @escaping @Sendable (JSONValue) -> Void) async throws -> Int {
+        let events = ServerSentEvents(handle)
+        let request = HTTPClientRequest(url: url, headers: [("Accept", "text/event-stream")]) { events.feed($0) }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: timeout)
+        } catch where error == .timeout {
+            return events.count
+        } catch {
+            throw explain(error, url: url)
+        }
+        try check(response.status, body: events.raw, url: url)
+        return events.count
+    }
+
+    /// One line per event for people.
+    static func eventLine(_ event: JSONValue) -> String {
+        let data = event["data"]
+        let detail = [data?["step"]?.stringValue, data?["kind"]?.stringValue, data?["reason"]?.stringValue,
+            data?["error"]?["code"]?.stringValue].compactMap { $0 }.joined(separator: " ")
+        return "\(event["recordedAt"]?.stringValue ?? "")  \(event["stream"]?.stringValue ?? "")  \(event["type"]?.stringValue ?? "?")  \(detail)"
     }
 
     static func printJSON(_ value: JSONValue) throws {
@@ -136,31 +174,49 @@ struct List: AsyncParsableCommand {
 }
 
 struct Watch: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a saga's events as they happen, until it ends.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print a saga's events as they happen (server-sent events), until it ends.")
 
     @Argument(help: "The saga id.") var id: String
     @Option(help: "Give up after this many seconds.") var timeout = 120
     @OptionGroup var api: APIOptions
 
     func run() async throws {
-        var printed = 0
-        let deadline = ContinuousClock.now + .seconds(timeout)
-        while ContinuousClock.now < deadline {
-            guard case .array(let events) = try await API.call("GET", "\(api.url)/sagas/\(id)/events") else { return }
-            for event in events.dropFirst(printed) {
-                if api.json {
-                    try API.printJSON(event)
-                } else {
-                    let data = event["data"]
-                    let detail = [data?["step"]?.stringValue, data?["kind"]?.stringValue, data?["reason"]?.stringValue,
-                        data?["error"]?["code"]?.stringValue].compactMap { $0 }.joined(separator: " ")
-                    print("\(event["recordedAt"]?.stringValue ?? "")  \(event["type"]?.stringValue ?? "?")  \(detail)")
-                }
-                if ["SagaCompleted", "SagaCompensated", "SagaFailed"].contains(event["type"]?.stringValue ?? "") { return }
+        let json = api.json
+        let ended = Mutex(false)
+        _ = try await API.follow("\(api.url)/sagas/\(id)/events", timeout: .seconds(timeout)) { event in
+            if json { try? API.printJSON(event) } else { print(API.eventLine(event)) }
+            if ["SagaCompleted", "SagaCompensated", "SagaFailed"].contains(event["type"]?.stringValue ?? "") {
+                ended.withLock { $0 = true }
             }
-            printed = events.count
-            try await Task.sleep(for: .milliseconds(200))
         }
-        throw ValidationError("the saga did not end within \(timeout) s; `sagaflow get \(id)` shows where it is")
+        guard ended.withLock({ $0 }) else {
+            throw ValidationError("the saga did not end within \(timeout) s; `sagaflow get \(id)` shows where it is")
+        }
+    }
+}
+
+struct Tail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print events of the global log as they are appended (server-sent events), until interrupted.")
+
+    @Option(name: .customLong("type"), help: "Only events of this type (repeatable).") var types: [String] = []
+    @Option(help: "Only events of streams starting with this, e.g. order- or saga-.") var streamPrefix: String?
+    @Option(help: "Start after this global position (default: from the start of the log).") var after: Int64 = 0
+    @Option(help: "Stop after this many seconds (default: until Ctrl-C).") var seconds: Int?
+    @OptionGroup var api: APIOptions
+
+    func run() async throws {
+        var query = ["after=\(after)"]
+        if !types.isEmpty { query.append("types=\(types.joined(separator: ","))") }
+        if let streamPrefix { query.append("streamPrefix=\(streamPrefix)") }
+        let url = "\(api.url)/events/stream?\(query.joined(separator: "&"))"
+        let json = api.json
+        let follow = { @Sendable in
+            try await API.follow(url, timeout: .seconds(seconds ?? 365 * 24 * 3600)) { event in
+                if json { try? API.printJSON(event) } else { print("\(event["position"]?.intValue ?? 0)  " + API.eventLine(event)) }
+            }
+        }
+        _ = try await untilInterrupted(follow)
     }
 }

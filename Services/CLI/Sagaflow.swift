@@ -5,7 +5,7 @@ public struct Sagaflow: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sagaflow",
         abstract: "Run a Sagaflow cluster and start, inspect and watch sagas.",
-        subcommands: [Up.self, Down.self, Ps.self, Logs.self, Start.self, Get.self, List.self, Watch.self, Bench.self, Chaos.self])
+        subcommands: [Up.self, Down.self, Ps.self, Logs.self, Start.self, Get.self, List.self, Watch.self, Tail.self, Bench.self, Chaos.self])
 
     public init() {}
 }

@@ -89,6 +89,9 @@ extension Orchestrator {
 
         router.get("/sagas/{id}/events", open { request in
             let id = request.parameter("id")
+            if EventStreams.wanted(request) {
+                return try await EventStreams.saga(id, after: try EventStreams.resumePoint(request), store: store)
+            }
             let events = try await store.read(stream: SagaExecutor.stream(id))
             guard !events.isEmpty else { throw Problem.notFound("no saga '\(id)'") }
             return try .json(events.map(EventView.init))
@@ -142,6 +145,19 @@ extension Orchestrator {
             let limit = min(max(Int(request.query["limit"] ?? "") ?? 100, 1), 1000)
             let events = try await store.readAll(after: Int64(request.query["after"] ?? "") ?? 0, limit: limit)
             return try .json(events.map(EventView.init))
+        })
+
+        router.get("/events/stream", open { request in
+            let known: Set<String> = ["types", "streamPrefix", "after"]
+            if let unknown = request.query.keys.sorted().first(where: { !known.contains($0) }) {
+                throw Problem(
+                    status: 400, code: "invalid_query", title: "Invalid query",
+                    detail: "unknown parameter '\(unknown)'; known: after, streamPrefix, types", field: unknown)
+            }
+            let types = request.query["types"].map { Set($0.split(separator: ",").map(String.init)) }
+            return EventStreams.all(
+                after: try EventStreams.resumePoint(request) ?? 0, types: types, streamPrefix: request.query["streamPrefix"],
+                store: store)
         })
 
         router.get("/definitions", open { _ in

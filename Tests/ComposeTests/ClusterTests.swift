@@ -48,6 +48,18 @@ struct ClusterTests {
             #expect(try await cli.waitForExit(timeout: .seconds(60)) == 0)
             #expect(cli.log.contains("status  completed"), "sagaflow start printed: \(cli.log)")
 
+            // `sagaflow watch` and `sagaflow tail` follow the server-sent event streams.
+            let sagaId = try #require(cli.log.firstMatch(of: /saga\s+(s-[0-9a-f-]+)/).map { String($0.1) })
+            let watch = try ChildProcess.launch("\(Self.binDirectory)/sagaflow", arguments: ["watch", sagaId, "--url", api])
+            #expect(try await watch.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(watch.log.contains("SagaStarted") && watch.log.contains("SagaCompleted"), "sagaflow watch printed: \(watch.log)")
+            #expect(watch.log.components(separatedBy: "StepSucceeded").count == 5, "four steps: \(watch.log)")
+            let tail = try ChildProcess.launch(
+                "\(Self.binDirectory)/sagaflow", arguments: ["tail", "--type", "SagaCompleted", "--seconds", "2", "--url", api])
+            #expect(try await tail.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(tail.log.contains("saga-\(sagaId)  SagaCompleted"), "sagaflow tail printed: \(tail.log)")
+            #expect(!tail.log.contains("StepSucceeded"))
+
             // SIGKILL a participant: the supervisor restarts it on its port, and it is healthy again.
             let killed = try #require(cluster.pid(of: "payments"))
             cluster.kill("payments")

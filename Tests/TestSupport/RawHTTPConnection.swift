@@ -122,6 +122,19 @@ public final class RawHTTPConnection: Sendable {
         }
     }
 
+    /// Reads until `done` holds for everything received so far (a stream still open), and returns all of it
+    /// without consuming it; throws `timedOut` at the deadline, `closed` if the server closed first.
+    public func read(until done: @escaping @Sendable ([UInt8]) -> Bool, within timeout: Duration = .seconds(10)) async throws -> [UInt8] {
+        try await offload {
+            let deadline = ContinuousClock.now + timeout
+            while true {
+                let pending = self.state.withLock { $0.pending }
+                if done(pending) { return pending }
+                guard try self.receiveMore(until: deadline) else { throw Failure.closed(received: pending.count) }
+            }
+        }
+    }
+
     /// Closes the socket; later calls do nothing.
     public func close() {
         let wasOpen = state.withLock { state in

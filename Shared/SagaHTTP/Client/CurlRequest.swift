@@ -13,6 +13,7 @@ struct CurlRequest: Sendable {
     var headerLines: [String]
     var body: [UInt8]
     var timeoutMilliseconds: Int
+    var onBody: (@Sendable ([UInt8]) -> Void)?
     var continuation: Continuation
 
     /// Validates `request`, signs it when `signer` is set, and packs it for the curl thread.
@@ -46,6 +47,7 @@ struct CurlRequest: Sendable {
         self.headerLines = lines
         self.body = request.body
         self.timeoutMilliseconds = timeout.wholeMilliseconds
+        self.onBody = request.onBody
         self.continuation = continuation
     }
 }

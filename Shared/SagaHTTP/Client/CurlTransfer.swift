@@ -89,6 +89,10 @@ final class CurlTransfer {
 
     /// Appends body bytes; returning less than offered makes libcurl abort with CURLE_WRITE_ERROR.
     private func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if let onBody = request.onBody {
+            onBody(Array(bytes))
+            return bytes.count
+        }
         guard responseBody.count + bytes.count <= maxResponseBytes else {
             exceededLimit = true
             return 0

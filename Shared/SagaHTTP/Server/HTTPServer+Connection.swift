@@ -44,6 +44,10 @@ extension HTTPServer {
                     case .request(let request, let version, let keepAlive):
                         let response = await respond(to: request, logger: logger)
                         if response.dropsConnection { return }
+                        if let stream = response.stream {
+                            try await writeStreaming(response, stream, version: version, on: channel)
+                            return
+                        }
                         let closing = !keepAlive || isStopping
                         try await write(response, version: version, closing: closing, on: channel)
                         if closing { return }
@@ -119,6 +123,26 @@ extension HTTPServer {
         if !response.body.isEmpty {
             channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: response.body))), promise: nil)
         }
+        try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+    }
+
+    /// Writes the head, then whatever `stream` writes, each part flushed; the connection closes after.
+    private func writeStreaming(
+        _ response: HTTPResponse, _ stream: @Sendable (HTTPBodyWriter) async throws -> Void, version: HTTPVersion,
+        on channel: any Channel
+    ) async throws {
+        var headers = HTTPHeaders(response.headers.map { ($0.name, $0.value) })
+        headers.remove(name: "Content-Length")
+        headers.replaceOrAdd(name: "Connection", value: "close")
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        try await channel.writeAndFlush(HTTPServerResponsePart.head(head)).get()
+        let writer = HTTPBodyWriter(
+            send: { bytes in
+                guard !bytes.isEmpty else { return }
+                try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes)))).get()
+            },
+            stopping: { [weak self] in self?.isStopping ?? true })
+        try await stream(writer)
         try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
     }
 
