@@ -61,6 +61,15 @@ extension Orchestrator {
                 throw Problem(status: 400, code: "invalid_field", title: "Invalid request body", detail: "input must be a JSON object", field: "input")
             }
             let sagaId = body.idempotencyKey.map { idempotentSagaId(type: body.type, key: $0) } ?? ids.next(prefix: "s")
+            if let callback = body.callbackUrl {
+                guard let url = URL(string: callback), ["http", "https"].contains(url.scheme?.lowercased()), url.host?.isEmpty == false else {
+                    throw Problem(
+                        status: 400, code: "invalid_field", title: "Invalid request body",
+                        detail: "callbackUrl must be an absolute http:// or https:// URL", field: "callbackUrl")
+                }
+                // Stored before the saga starts, so no end can pass without its callback.
+                try await bus.subscriptions.setCallback(sagaId: sagaId, url: callback)
+            }
             var (state, created) = try await executor.start(sagaId: sagaId, definition: definition, input: body.input)
             if let wait = preferredWait(request) { state = try await executor.waitForEnd(of: sagaId, timeout: wait) ?? state }
             return try .json(SagaView(state, createdAt: nil, updatedAt: nil), status: created ? 201 : 200)

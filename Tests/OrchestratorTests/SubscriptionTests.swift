@@ -22,7 +22,8 @@ final class Subscriber: Sendable {
         var router = Router()
         let log = self.log
         router.post("/hook", signed: true) { request in
-            let event = try request.decode(JSONValue.self)
+            let body = try request.decode(JSONValue.self)
+            let event = body["event"] ?? body  // a saga callback wraps the event
             let position = Int64(request.header("Sagaflow-Event-Position") ?? "") ?? -1
             #expect(event["position"]?.intValue.map(Int64.init) == position)
             log.items.withLock { $0.append(Delivery(position: position, type: event["type"]?.stringValue ?? "?", at: .now)) }
@@ -136,6 +137,43 @@ final class Subscriber: Sendable {
         #expect(replayed.status == 200)
         #expect(subscriber.received.filter { $0.position == refused }.count == 6, "4 attempts, a refused replay, a delivered one")
         #expect(try await cluster.client.get("\(cluster.orchestratorURL)/subscriptions/flaky/dead-letters").decode([JSONValue].self).isEmpty)
+        await subscriber.stop()
+        await cluster.stop()
+    }
+
+    @Test func aCallbackUrlIsCalledOncePerSagaEndThroughFailures() async throws {
+        let cluster = try await ClusterFixture.start()
+        let refusals = Mutex(2)
+        let subscriber = try await Subscriber(secret: cluster.secret) { _ in
+            refusals.withLock { left in
+                defer { left -= 1 }
+                return left > 0 ? 503 : 200
+            }
+        }
+        let body: JSONValue = ["type": "place-order", "input": order, "callbackUrl": .string(subscriber.url)]
+        let started = try await cluster.client.post("\(cluster.orchestratorURL)/sagas", json: body, headers: [("Prefer", "wait=30")])
+        let saga = try started.decode(JSONValue.self)
+        #expect(saga["status"]?.stringValue == "completed", "Prefer: wait answers with the final state")
+        let sagaId = try #require(saga["id"]?.stringValue)
+        let end = try #require(try await logPositions(cluster, types: ["SagaCompleted"]).last)
+
+        try await waitUntil("the callback accepted", timeout: .seconds(20)) {
+            try await status(cluster, "_saga-callbacks")["checkpoint"]?.intValue ?? 0 >= Int(end)
+        }
+        let calls = subscriber.received
+        #expect(calls.map(\.position) == [end, end, end], "two refusals, then the one accepted call")
+        #expect(calls.allSatisfy { $0.type == "SagaCompleted" })
+        // Sagas without a callbackUrl are not called back; a bad callbackUrl is refused up front.
+        _ = try await cluster.placeOrder(order)
+        let bad = try await cluster.client.post(
+            "\(cluster.orchestratorURL)/sagas", json: ["type": "place-order", "input": order, "callbackUrl": "mailto:ops@example.com"] as JSONValue)
+        #expect(bad.status == 400)
+        #expect(try bad.decode(Problem.self).field == "callbackUrl")
+        let head = try await cluster.client.get("\(cluster.orchestratorURL)/events?limit=1000").decode([JSONValue].self).count
+        try await waitUntil("the callbacks caught up", timeout: .seconds(20)) {
+            try await status(cluster, "_saga-callbacks")["checkpoint"]?.intValue ?? 0 >= head
+        }
+        #expect(subscriber.received.count == 3, "saga \(sagaId) only")
         await subscriber.stop()
         await cluster.stop()
     }

@@ -30,8 +30,14 @@ final class SubscriptionBus: Service, Sendable {
         self.logger = logger
     }
 
+    /// The built-in subscription that calls each saga's `callbackUrl` when it ends (listed like the others).
+    static let callbacks = Subscription(
+        name: "_saga-callbacks", url: "callbackUrl of each saga",
+        filter: SubscriptionFilter(types: ["SagaCompleted", "SagaCompensated", "SagaFailed"]), maxAttempts: 10)
+
     /// Delivers until graceful shutdown.
     func run() async throws {
+        _ = try await subscriptions.create(Self.callbacks, after: try await store.headPosition)
         running.store(true, ordering: .releasing)
         for (subscription, checkpoint) in try await subscriptions.all() { startWorker(subscription, after: checkpoint) }
         try? await gracefulShutdown()
@@ -137,13 +143,22 @@ final class SubscriptionBus: Service, Sendable {
         min(initialBackoff * (1 << min(attempt - 1, 16)), maxBackoff)
     }
 
-    /// One POST of the event (`EventView` JSON, `Sagaflow-Event-Position` header); 2xx is success.
+    /// One POST of the event (`EventView` JSON, `Sagaflow-Event-Position` header); 2xx is success. For the saga
+    /// callbacks, the URL is the saga's `callbackUrl` (none: nothing to do) and the body says how the saga ended.
     private func deliver(_ event: RecordedEvent, to subscription: Subscription) async -> Result<Void, DeliveryFailure> {
+        let headers = [("Sagaflow-Event-Position", "\(event.position)"), ("Sagaflow-Subscription", subscription.name)]
         do {
-            let response = try await client.post(
-                subscription.url, json: EventView(event),
-                headers: [("Sagaflow-Event-Position", "\(event.position)"), ("Sagaflow-Subscription", subscription.name)],
-                timeout: Self.deliveryTimeout)
+            let response: HTTPClientResponse
+            if subscription.name == Self.callbacks.name {
+                let sagaId = String(event.stream.dropFirst("saga-".count))
+                guard let url = try await subscriptions.callback(sagaId: sagaId) else { return .success(()) }
+                let status = ["SagaCompleted": "completed", "SagaCompensated": "compensated", "SagaFailed": "failed"][event.type]
+                response = try await client.post(
+                    url, json: SagaEnded(sagaId: sagaId, status: status ?? event.type, event: EventView(event)), headers: headers,
+                    timeout: Self.deliveryTimeout)
+            } else {
+                response = try await client.post(subscription.url, json: EventView(event), headers: headers, timeout: Self.deliveryTimeout)
+            }
             guard (200..<300).contains(response.status) else {
                 return .failure(DeliveryFailure(description: "HTTP \(response.status)"))
             }
@@ -152,6 +167,13 @@ final class SubscriptionBus: Service, Sendable {
             return .failure(DeliveryFailure(description: "\(error)"))
         }
     }
+}
+
+/// The body of a saga's `callbackUrl` call.
+struct SagaEnded: Encodable {
+    var sagaId: String
+    var status: String
+    var event: EventView
 }
 
 /// Why a delivery failed, as the subscription's status and dead letters show it.

@@ -71,7 +71,21 @@ final class SubscriptionStore: Sendable {
                         parked_at REAL NOT NULL, PRIMARY KEY (name, position));
                     """)
         }
+        migrator.registerMigration("callbacks-v1") { db in
+            try db.execute(sql: "CREATE TABLE saga_callbacks (saga_id TEXT PRIMARY KEY, url TEXT NOT NULL)")
+        }
         try migrator.migrate(database)
+    }
+
+    /// Remembers where to call when saga `sagaId` ends (the first URL given for a saga wins).
+    func setCallback(sagaId: String, url: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO saga_callbacks (saga_id, url) VALUES (?, ?)", arguments: [sagaId, url])
+        }
+    }
+
+    func callback(sagaId: String) async throws -> String? {
+        try await database.read { db in try String.fetchOne(db, sql: "SELECT url FROM saga_callbacks WHERE saga_id = ?", arguments: [sagaId]) }
     }
 
     /// Adds `subscription` starting after `position`; false when the name is taken.
