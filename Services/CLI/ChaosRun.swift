@@ -268,6 +268,7 @@ private final class FaultKeeper: Sendable {
     let run: ChaosRun
     let admin: HTTPClient
     let appliedTo = Mutex<[String: Int32]>([:])
+    let generations = Mutex<[String: Int]>([:])
     let applied = Atomic<Int>(0)
 
     init(run: ChaosRun, admin: HTTPClient) {
@@ -286,8 +287,14 @@ private final class FaultKeeper: Sendable {
     func applyWhereNeeded(force: Bool) async throws {
         for (index, service) in ChaosRun.participants.enumerated() {
             guard let pid = run.target.pid(service), force || appliedTo.withLock({ $0[service] }) != pid else { continue }
-            // Each participant draws from its own sequence, derived from the run's seed.
-            let plan = ChaosRun.faultPlan(seed: run.options.seed &+ UInt64(index + 1) &* 0x9E37_79B9, scale: run.options.faultScale)
+            // Each participant, and each of its restarts, draws from its own sequence derived from the run's seed
+            // (the same sequence again after a restart would repeat the crash that caused it).
+            let generation = UInt64(generations.withLock { generations in
+                defer { generations[service, default: 0] += 1 }
+                return generations[service, default: 0]
+            })
+            let seed = run.options.seed &+ UInt64(index + 1) &* 0x9E37_79B9 &+ generation &* 0x85EB_CA6B
+            let plan = ChaosRun.faultPlan(seed: seed, scale: run.options.faultScale)
             let url = "\(try run.target.url(service))/admin/faults"
             _ = try await poll("the fault plan to be set on \(service)", timeout: .seconds(60)) { () -> Bool? in
                 (try? await admin.put(url, json: plan, timeout: .seconds(5)))?.status == 200 ? true : nil
