@@ -169,6 +169,12 @@ extension Orchestrator {
                 store: store)
         })
 
+        router.get("/stats", open { _ in
+            let head = try await store.headPosition
+            await projection.catchUp(to: head)
+            return try .json(try await projection.stats(head: try await store.headPosition))
+        })
+
         router.get("/definitions", open { _ in
             try .json(definitions.latest.map { DefinitionSummary(name: $0.name, version: $0.version, hash: $0.hash, steps: $0.steps.map(\.name)) })
         })

@@ -43,6 +43,11 @@ final class SagaViewProjection: Service, Sendable {
             // The stored state gained a field: rebuild the view from the log.
             try db.execute(sql: "DELETE FROM saga_view; DELETE FROM checkpoints")
         }
+        migrator.registerMigration("views-v3-step-stats") { db in
+            // A new table: fill it from the log with the rest.
+            try StepStats.migrate(db)
+            try db.execute(sql: "DELETE FROM saga_view; DELETE FROM checkpoints")
+        }
         try migrator.migrate(database)
         let position = try database.read { db in
             try Int64.fetchOne(db, sql: "SELECT position FROM checkpoints WHERE name = 'saga_view'") ?? 0
@@ -69,6 +74,7 @@ final class SagaViewProjection: Service, Sendable {
                 let row = try Row.fetchOne(db, sql: "SELECT state, seq, created_at FROM saga_view WHERE id = ?", arguments: [sagaId])
                 let previous = try row.map { try JSONCoding.decode(SagaState.self, from: $0["state"] as Data) }
                 let state = SagaDecider.evolve(previous, sagaEvent)
+                try StepStats.record(sagaEvent, previous: previous, recordedAt: event.recordedAt, db: db)
                 try db.execute(
                     sql: """
                         INSERT INTO saga_view (id, seq, type, status, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -92,6 +98,13 @@ final class SagaViewProjection: Service, Sendable {
         while checkpoint.load(ordering: .acquiring) < position, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(2))
         }
+    }
+
+    /// The step statistics, with how far the projection is behind `head`.
+    func stats(head: Int64) async throws -> StatsView {
+        let rows = try await database.read { db in try StepStats.all(db) }
+        let position = checkpoint.load(ordering: .acquiring)
+        return StatsView(checkpoint: position, lag: max(0, head - position), steps: rows)
     }
 
     /// The view of saga `id`, nil when the view has no such saga.
@@ -122,4 +135,13 @@ final class SagaViewProjection: Service, Sendable {
         return SagaView(
             state, createdAt: Date(timeIntervalSince1970: row["created_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
     }
+}
+
+/// `GET /stats`.
+struct StatsView: Codable {
+    /// The global position the views include.
+    var checkpoint: Int64
+    /// Events appended but not yet in the views.
+    var lag: Int64
+    var steps: [StepStats.Row]
 }

@@ -52,6 +52,15 @@ import TestSupport
         let before = try await cluster.client.get("\(cluster.orchestratorURL)/sagas?limit=1000").decode(JSONValue.self)
         guard case .array(let items)? = before["items"] else { throw Problem.notFound("no items") }
         #expect(items.count == 3)
+        let statsBefore = try await cluster.client.get("\(cluster.orchestratorURL)/stats").decode(JSONValue.self)
+        guard case .array(let steps)? = statsBefore["steps"] else { throw Problem.notFound("no steps") }
+        #expect(steps.compactMap { $0["step"]?.stringValue } == ["create-order", "authorize-payment", "reserve-seats", "approve-order"])
+        let payment = steps[1]
+        #expect(payment["succeeded"]?.intValue == 2 && payment["failed"]?.intValue == 1, "carol cannot pay: \(payment)")
+        #expect(payment["compensations"]?.intValue == 1, "bob's payment refunded when the club is sold out")
+        #expect(steps[0]["compensations"]?.intValue == 2 && steps[3]["succeeded"]?.intValue == 1)
+        if case .number(let mean)? = payment["meanLatencyMs"] { #expect(mean >= 0) } else { Issue.record("no mean latency: \(payment)") }
+        #expect(statsBefore["lag"]?.intValue == 0)
         await cluster.stopOrchestrator()
         for suffix in ["", "-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: "\(cluster.directory.path)/orchestrator/views.sqlite\(suffix)")
@@ -59,6 +68,8 @@ import TestSupport
         try await cluster.startOrchestrator()
         let after = try await cluster.client.get("\(cluster.orchestratorURL)/sagas?limit=1000").decode(JSONValue.self)
         #expect(after == before)
+        let statsAfter = try await cluster.client.get("\(cluster.orchestratorURL)/stats").decode(JSONValue.self)
+        #expect(statsAfter["steps"] == statsBefore["steps"], "the rebuilt statistics equal the incremental ones")
         await cluster.stop()
     }
 }
