@@ -15,6 +15,8 @@ final class SagaViewProjection: Service, Sendable {
     let store: any EventStore
     let logger: Logger
     let checkpoint = Atomic<Int64>(0)
+    /// Views of the sagas not yet ended, as last written (the stored JSON need not be decoded again).
+    private let running = Mutex<[String: SagaState]>([:])
 
     init(directory: String, store: any EventStore, logger: Logger) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -55,41 +57,64 @@ final class SagaViewProjection: Service, Sendable {
         checkpoint.store(position, ordering: .relaxed)
     }
 
-    /// Follows the log until shutdown.
+    /// Follows the log until shutdown, a batch of events per transaction.
     func run() async throws {
         try await cancelWhenGracefulShutdown {
-            let start = self.checkpoint.load(ordering: .relaxed)
-            for try await event in self.store.subscribe(after: start) {
-                try await self.apply(event)
+            var position = self.checkpoint.load(ordering: .relaxed)
+            while !Task.isCancelled {
+                let events = try await self.store.readAll(after: position, limit: 512)
+                guard let last = events.last else {
+                    _ = try await self.store.waitForEvents(after: position, timeout: .seconds(1))
+                    continue
+                }
+                try await self.apply(events)
+                position = last.position
             }
         }
     }
 
-    /// Applies one event of the global log (saga streams change the view; every event moves the checkpoint).
-    func apply(_ event: RecordedEvent) async throws {
-        let sagaEvent = event.stream.hasPrefix("saga-") ? try SagaEvent(type: event.type, data: event.data) : nil
-        let sagaId = String(event.stream.dropFirst("saga-".count))
-        try await database.write { db in
-            if let sagaEvent {
-                let row = try Row.fetchOne(db, sql: "SELECT state, seq, created_at FROM saga_view WHERE id = ?", arguments: [sagaId])
-                let previous = try row.map { try JSONCoding.decode(SagaState.self, from: $0["state"] as Data) }
-                let state = SagaDecider.evolve(previous, sagaEvent)
+    /// Applies consecutive events of the global log in one transaction: the view changes of each (a saga's row is
+    /// written once, with its state after the batch) and the checkpoint after the last.
+    func apply(_ events: [RecordedEvent]) async throws {
+        guard let last = events.last else { return }
+        let decoded = try events.map { event in
+            (event: event, saga: event.stream.hasPrefix("saga-") ? try SagaEvent(type: event.type, data: event.data) : nil)
+        }
+        let cached = running.withLock { $0 }
+        let touched = try await database.write { db -> [String: SagaState] in
+            var touched: [String: (state: SagaState, first: RecordedEvent, last: RecordedEvent)] = [:]
+            for (event, sagaEvent) in decoded {
+                guard let sagaEvent else { continue }
+                let sagaId = String(event.stream.dropFirst("saga-".count))
+                let previous = try touched[sagaId]?.state ?? cached[sagaId] ?? Row.fetchOne(
+                    db, sql: "SELECT state FROM saga_view WHERE id = ?", arguments: [sagaId]
+                ).map { try JSONCoding.decode(SagaState.self, from: $0["state"] as Data) }
                 try StepStats.record(sagaEvent, previous: previous, recordedAt: event.recordedAt, db: db)
+                touched[sagaId] = (SagaDecider.evolve(previous, sagaEvent), touched[sagaId]?.first ?? event, event)
+            }
+            for (sagaId, change) in touched {
                 try db.execute(
                     sql: """
                         INSERT INTO saga_view (id, seq, type, status, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT(id) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at
                         """,
                     arguments: [
-                        sagaId, event.position, state.sagaType, state.status.rawValue, try JSONCoding.encode(state),
-                        event.recordedAt.timeIntervalSince1970, event.recordedAt.timeIntervalSince1970,
+                        sagaId, change.first.position, change.state.sagaType, change.state.status.rawValue, try JSONCoding.encode(change.state),
+                        change.first.recordedAt.timeIntervalSince1970, change.last.recordedAt.timeIntervalSince1970,
                     ])
             }
             try db.execute(
                 sql: "INSERT INTO checkpoints (name, position) VALUES ('saga_view', ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-                arguments: [event.position])
+                arguments: [last.position])
+            return touched.mapValues(\.state)
         }
-        checkpoint.store(event.position, ordering: .releasing)
+        // Only once committed: the states of sagas still running, so the next batch need not decode them.
+        running.withLock { running in
+            for (sagaId, state) in touched {
+                if state.status.isTerminal { running.removeValue(forKey: sagaId) } else { running[sagaId] = state }
+            }
+        }
+        checkpoint.store(last.position, ordering: .releasing)
     }
 
     /// Waits until the view includes every event up to `position` (bounded by `timeout`).

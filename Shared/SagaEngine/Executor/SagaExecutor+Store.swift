@@ -32,6 +32,7 @@ extension SagaExecutor {
         let events = try decision.events.map { NewEvent(type: $0.type, data: try $0.payloadData(), metadata: metadata) }
         let result = try await deps.store.append(to: Self.stream(sagaId), expected: expected, events: events)
         if state.status.isTerminal {
+            recentlyEnded.withLock { $0.insert(state) }
             active.withLock { _ = $0.removeValue(forKey: sagaId) }
             timers.withLock { _ = $0.removeValue(forKey: sagaId) }
             wakeEndWaiters(sagaId)

@@ -55,6 +55,9 @@ public final class SagaExecutor: Service, Sendable {
     let locks = SagaLocks()
     /// States of sagas that have not ended, so a reply does not re-read the stream.
     let active = Mutex<[String: Loaded]>([:])
+    /// Final states of the sagas that ended last, for `state(of:)` right after the end (`Prefer: wait`, late
+    /// replies); bounded, so memory stays flat however many sagas run. Decisions never read it.
+    let recentlyEnded = Mutex(RecentStates(capacity: 4096))
     let timers = Mutex<[String: Date]>([:])
     let dispatches: AsyncStream<Dispatch>
     let dispatchQueue: AsyncStream<Dispatch>.Continuation
@@ -118,6 +121,7 @@ public final class SagaExecutor: Service, Sendable {
     /// The saga's current state, from memory when it is running, else folded from its stream.
     public func state(of sagaId: String) async throws -> SagaState? {
         if let loaded = active.withLock({ $0[sagaId] }) { return loaded.state }
+        if let ended = recentlyEnded.withLock({ $0[sagaId] }) { return ended }
         return try await Self.fold(deps.store.read(stream: Self.stream(sagaId)))?.state
     }
 
@@ -164,5 +168,28 @@ public final class SagaExecutor: Service, Sendable {
             resumed += 1
         }
         deps.logger.info("recovery done", metadata: ["sagas.resumed": "\(resumed)"])
+    }
+}
+
+/// A map that keeps only its `capacity` newest entries.
+struct RecentStates: Sendable {
+    private var states: [String: SagaState] = [:]
+    private var order: [String] = []
+    private var next = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    subscript(sagaId: String) -> SagaState? { states[sagaId] }
+
+    mutating func insert(_ state: SagaState) {
+        if states.updateValue(state, forKey: state.sagaId) != nil { return }
+        if order.count < capacity {
+            order.append(state.sagaId)
+        } else {
+            states.removeValue(forKey: order[next])
+            order[next] = state.sagaId
+            next = (next + 1) % capacity
+        }
     }
 }
