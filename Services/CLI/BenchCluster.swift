@@ -100,6 +100,27 @@ struct BenchCluster: Sendable {
     }
 }
 
+/// CPU time (user + system) that processes have used, from `/proc/<pid>/stat`.
+enum CPUTime {
+    /// Seconds of CPU `pid` has used; nil when the process is gone or this is not Linux.
+    static func seconds(of pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return nil }
+        // After "pid (comm) ": state is field 3, utime 14, stime 15.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// CPU seconds of each named process, plus this load generator as `bench`.
+    static func snapshot(_ pids: [String: Int32]) -> [String: Double] {
+        var result = pids.compactMapValues(seconds(of:))
+        result["bench"] = seconds(of: getpid())
+        return result
+    }
+}
+
 /// Peak resident memory of processes.
 enum PeakMemory {
     /// `VmHWM` of `pid` from `/proc/<pid>/status`, in KiB; nil when the process is gone or this is not Linux.

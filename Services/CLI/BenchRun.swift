@@ -46,6 +46,9 @@ struct SagaBenchReport: Codable, Sendable {
     var errorSamples: [String]
     /// Peak resident memory (VmHWM) of each process, KiB; `bench` is the load generator.
     var peakMemoryKiB: [String: Int]
+    /// CPU milliseconds (user + system) each process spent per saga during the run; their sum bounds sagas/s at
+    /// (cores × 1000) / sum.
+    var cpuMsPerSaga: [String: Double]
     /// Launch to healthy, when the run started the cluster.
     var clusterStartSeconds: Double?
 
@@ -62,13 +65,19 @@ struct SagaBenchReport: Codable, Sendable {
                 let shape: LoadShape = rate.map { .open(rate: $0) } ?? .closed(concurrency: options.concurrency)
         let load = SagaLoad(
             url: cluster.url, type: options.type, input: input, count: options.sagas, shape: shape, connections: options.concurrency)
+        let cpuBefore = CPUTime.snapshot(cluster.pids())
         let result = try await load.run()
         try Task.checkCancellation()
+        let cpuAfter = CPUTime.snapshot(cluster.pids())
+        let cpuPerSaga = cpuAfter.compactMapValues { $0 }.reduce(into: [String: Double]()) { result, entry in
+            guard let before = cpuBefore[entry.key] else { return }
+            result[entry.key] = (entry.value - before) * 1000 / Double(max(options.sagas, 1))
+        }
         return SagaBenchReport(
             type: options.type, url: cluster.url, mode: rate == nil ? "closed" : "open", concurrency: options.concurrency, rate: rate,
             sagas: options.sagas, seconds: result.seconds, sagasPerSecond: result.sagasPerSecond, latency: result.latency,
             outcomes: result.outcomes, expected: "completed", ok: result.outcomes.completed == options.sagas,
-            errorSamples: result.errorSamples, peakMemoryKiB: PeakMemory.report(cluster.pids()),
+            errorSamples: result.errorSamples, peakMemoryKiB: PeakMemory.report(cluster.pids()), cpuMsPerSaga: cpuPerSaga,
             clusterStartSeconds: cluster.startupSeconds)
     }
 
@@ -84,6 +93,13 @@ struct SagaBenchReport: Codable, Sendable {
             ["outcomes", "completed \(outcomes.completed)  compensated \(outcomes.compensated)  failed \(outcomes.failed)  errors \(outcomes.errors)"],
             ["peak memory", memory.isEmpty ? "unknown (no pids: start with --start-cluster, or from this directory's run/)" : memory.joined(separator: "  ")],
         ]
+        if !cpuMsPerSaga.isEmpty {
+            let total = cpuMsPerSaga.values.reduce(0, +)
+            let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+            let parts = cpuMsPerSaga.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))" }
+            rows.append(["CPU per saga", String(format: "%.1f ms", total) + " (" + parts.joined(separator: "  ") + ")"])
+            rows.append(["CPU ceiling", "\(Format.count(cores * 1000 / max(total, 0.001)))/s on \(Int(cores)) cores at that cost"])
+        }
         rows += errorSamples.map { ["error", $0] }
         let verdict = ok
             ? "OK: all \(sagas) sagas \(expected)."
