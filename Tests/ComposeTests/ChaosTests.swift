@@ -8,119 +8,13 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// A real cluster on free ports in a temp dir, with a signed admin client, for the chaos tests.
-private struct ChaosCluster: Sendable {
-    let cluster: Cluster
-    let directory: TemporaryDirectory
-    let admin: HTTPClient
-    let client: HTTPClient
-
-    static let participants = ["orders", "payments", "booking"]
-
-    static func up(_ name: String) async throws -> ChaosCluster {
-        let directory = try TemporaryDirectory(name)
-        let file = try ComposeFile.load(path: sagaflowComposePath)
-        let secret = try #require(file.secret)
-        let cluster = try await Cluster.up(
-            file, options: ClusterOptions(runDirectory: directory.path, binDirectory: ClusterTests.binDirectory, freePorts: true),
-            logger: quietLogger)
-        let admin = HTTPClient(configuration: HTTPClientConfiguration(signer: RequestSigner(try #require(SigningSecrets(secret)))))
-        return ChaosCluster(cluster: cluster, directory: directory, admin: admin, client: HTTPClient())
-    }
-
-    func url(_ service: String) throws -> String { try #require(cluster.url(of: service)) }
-
-    func checker(initialBalances: [String: Int]) throws -> InvariantChecker {
-        InvariantChecker(
-            orchestratorURL: try url("orchestrator"), ordersURL: try url("orders"), paymentsURL: try url("payments"),
-            bookingURL: try url("booking"), initialBalances: initialBalances)
-    }
-
-    /// PUT the fault plan on one participant, retrying while it restarts.
-    func setFaults(_ plan: JSONValue, on service: String) async throws {
-        let target = try url(service)
-        try await waitUntil("faults set on \(service)", timeout: .seconds(30)) {
-            (try? await admin.put("\(target)/admin/faults", json: plan, timeout: .seconds(5)).status) == 200
-        }
-    }
-
-    func clearFaults() async throws {
-        for service in Self.participants {
-            let target = try url(service)
-            try await waitUntil("faults cleared on \(service)", timeout: .seconds(30)) {
-                (try? await admin.delete("\(target)/admin/faults", timeout: .seconds(5)).status) == 204
-            }
-        }
-    }
-
-    /// Starts one place-order saga, retrying the POST with the same idempotency key until the orchestrator answers.
-    func startSaga(key: String) async throws -> String {
-        let body: JSONValue = [
-            "type": "place-order", "idempotencyKey": .string(key),
-            "input": ["customerId": "alice", "eventId": "concert", "seats": 1, "amount": 1],
-        ]
-        let api = try url("orchestrator")
-        var id: String?
-        try await waitUntil("saga \(key) to start", timeout: .seconds(60)) {
-            guard let response = try? await client.post("\(api)/sagas", json: body, timeout: .seconds(10)),
-                response.status == 200 || response.status == 201
-            else { return false }
-            id = (try? response.decode(JSONValue.self))?["id"]?.stringValue
-            return id != nil
-        }
-        return try #require(id)
-    }
-
-    /// Waits until saga `id` ended (completed, compensated or failed), riding out orchestrator restarts.
-    func awaitEnd(of id: String) async throws {
-        let api = try url("orchestrator")
-        try await waitUntil("saga \(id) to end", timeout: .seconds(120), interval: .milliseconds(50)) {
-            guard let response = try? await client.get("\(api)/sagas/\(id)", timeout: .seconds(5)), response.status == 200,
-                let status = (try? response.decode(JSONValue.self))?["status"]?.stringValue
-            else { return false }
-            return status != "running" && status != "compensating"
-        }
-    }
-
-    /// SIGKILLs `service` and waits until the supervisor restarted it and it is healthy.
-    func killAndAwaitRestart(_ service: String) async throws {
-        let before = cluster.restarts[service] ?? 0
-        let pid = cluster.pid(of: service)
-        cluster.kill(service)
-        try await waitUntil("\(service) to be restarted", timeout: .seconds(60)) {
-            (cluster.restarts[service] ?? 0) > before && cluster.pid(of: service) != nil && cluster.pid(of: service) != pid
-        }
-        try await cluster.waitHealthy(service, timeout: .seconds(60))
-    }
-
-    /// A saga's events, one line each, for a failure message.
-    func history(of sagaId: String) async throws -> String {
-        let response = try await client.get("\(try url("orchestrator"))/sagas/\(sagaId)/events")
-        guard case .array(let events) = try response.decode(JSONValue.self) else { return "?" }
-        return events.map { event in
-            let data = event["data"]
-            let detail = [data?["step"]?.stringValue, data?["kind"]?.stringValue, data?["commandId"]?.stringValue,
-                data?["reason"]?.stringValue, data?["error"]?["code"]?.stringValue, data?["error"]?["message"]?.stringValue, data?["definitive"].map { "definitive=\($0)" }]
-                .compactMap { $0 }.joined(separator: " ")
-            return "  \(event["version"]?.intValue ?? -1) \(event["recordedAt"]?.stringValue ?? "") \(event["type"]?.stringValue ?? "?") \(detail)"
-        }.joined(separator: "\n")
-    }
-
-    func down() async {
-        admin.shutdown()
-        client.shutdown()
-        await cluster.down(grace: .seconds(2))
-        directory.remove()
-    }
-}
-
 @Suite("Chaos: real processes, faults and kills, then the invariant checker", .serialized)
 struct ChaosTests {
     /// The CI-sized run of `sagaflow chaos`: 300 sagas, about 20% of commands faulted (injected crashes included),
     /// 6 SIGKILLs spread over the orchestrator and the participants.
     @Test(.timeLimit(.minutes(10)))
     func threeHundredSagasThroughFaultsAndKillsKeepEveryInvariant() async throws {
-        let env = try await ChaosCluster.up("chaos-run")
+        let env = try await TestCluster.up("chaos-run")
         do {
             var options = ChaosOptions()
             options.sagas = 300
@@ -153,7 +47,7 @@ struct ChaosTests {
 
     @Test(.timeLimit(.minutes(5)))
     func theCheckerReportsADoubleCharge() async throws {
-        let env = try await ChaosCluster.up("chaos-broken")
+        let env = try await TestCluster.up("chaos-broken")
         do {
             let initial = try await InvariantChecker.balances(paymentsURL: try env.url("payments"))
             var ids: [String] = []
