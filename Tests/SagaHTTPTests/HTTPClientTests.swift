@@ -225,7 +225,7 @@ struct HTTPClientTests {
         let cancelled = ContinuousClock.now
         task.cancel()
         let result = await task.value
-        #expect(ContinuousClock.now - cancelled < .seconds(1))
+        #expect(ContinuousClock.now - cancelled < .seconds(5), "promptly: far below the request's 30 s timeout, with room for a loaded machine")
         #expect(result.failure == .cancelled)
     }
 
