@@ -11,7 +11,8 @@ enum StepStats {
             sql: """
                 CREATE TABLE step_stats (
                     saga_type TEXT NOT NULL, step TEXT NOT NULL, ordinal INTEGER NOT NULL,
-                    succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
+                    succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, unknown_outcomes INTEGER NOT NULL DEFAULT 0,
+                    retries INTEGER NOT NULL DEFAULT 0,
                     compensations INTEGER NOT NULL DEFAULT 0, compensation_failures INTEGER NOT NULL DEFAULT 0,
                     latency_ms_sum REAL NOT NULL DEFAULT 0, latency_count INTEGER NOT NULL DEFAULT 0,
                     PRIMARY KEY (saga_type, step))
@@ -39,8 +40,11 @@ enum StepStats {
             }
         case .stepSucceeded(let succeeded):
             try add(succeeded.step, "compensations = compensations + 1")
+        case .stepFailed(let failed) where failed.kind == .action:
+            // Definitive refusals; an unknown outcome (timeout, 503, lost reply) is counted apart.
+            try add(failed.step, failed.definitive ? "failed = failed + 1" : "unknown_outcomes = unknown_outcomes + 1")
         case .stepFailed(let failed):
-            try add(failed.step, failed.kind == .action ? "failed = failed + 1" : "compensation_failures = compensation_failures + 1")
+            try add(failed.step, "compensation_failures = compensation_failures + 1")
         case .retryScheduled(let retry) where retry.kind == .action:
             try add(retry.step, "retries = retries + 1")
         default:
@@ -63,7 +67,10 @@ enum StepStats {
         var sagaType: String
         var step: String
         var succeeded: Int
+        /// Definitive refusals of the action (sold out, insufficient funds, …).
         var failed: Int
+        /// Sends of the action whose outcome stayed unknown (timeout, 5xx, lost reply).
+        var unknownOutcomes: Int
         var retries: Int
         var compensations: Int
         var compensationFailures: Int
@@ -76,7 +83,8 @@ enum StepStats {
             let count: Int = row["latency_count"]
             let sum: Double = row["latency_ms_sum"]
             return Row(
-                sagaType: row["saga_type"], step: row["step"], succeeded: row["succeeded"], failed: row["failed"], retries: row["retries"],
+                sagaType: row["saga_type"], step: row["step"], succeeded: row["succeeded"], failed: row["failed"],
+                unknownOutcomes: row["unknown_outcomes"], retries: row["retries"],
                 compensations: row["compensations"], compensationFailures: row["compensation_failures"],
                 meanLatencyMs: count > 0 ? (sum / Double(count) * 10).rounded() / 10 : nil, latencyMsSum: (sum * 10).rounded() / 10)
         }
