@@ -187,7 +187,7 @@ extension Orchestrator {
     /// The saga id for an idempotency key: the same key and type always name the same saga.
     static func idempotentSagaId(type: String, key: String) -> String {
         let digest = SHA256.hash(data: Data("\(type)\u{0}\(key)".utf8))
-        return "s-" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return "s-" + Array(digest.prefix(16)).hex
     }
 
     /// `Prefer: wait=N` (seconds, at most 60).

@@ -39,8 +39,9 @@ public struct OrchestratorSettings: Sendable {
     }
 
     /// The base URL of `service`: `services.<name>.url`, or `SAGAFLOW_SERVICE_<NAME>` for services beyond the demo.
-    public func url(of service: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-        serviceURLs[service] ?? environment["SAGAFLOW_SERVICE_\(service.uppercased().replacingOccurrences(of: "-", with: "_"))"]
+    /// The environment is read only for a service without a configured URL: it is a copy of the whole environment each time.
+    public func url(of service: String, environment: @autoclosure () -> [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        serviceURLs[service] ?? environment()["SAGAFLOW_SERVICE_\(service.uppercased().replacingOccurrences(of: "-", with: "_"))"]
     }
 
     /// The `--help` text.

@@ -29,7 +29,7 @@ public struct RequestSigner: Sendable {
     /// The signature header value for one request; each call uses a fresh nonce, so a retry is signed afresh.
     public func signature(method: String, path: String, body: some DataProtocol, now: Date = Date()) -> String {
         let timestamp = Int(now.timeIntervalSince1970)
-        let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let nonce = (0..<16).map { _ in UInt8.random(in: 0...255) }.hex
         let mac = RequestSignature.mac(key: secret, timestamp: timestamp, nonce: nonce, method: method, path: path, body: body)
         return "t=\(timestamp),n=\(nonce),v1=\(mac.hex)"
     }
@@ -111,8 +111,21 @@ enum RequestSignature {
     }
 }
 
+extension Sequence<UInt8> {
+    /// The bytes as lower-case hex digits (without `String(format:)`, which is slow: signing is on every call).
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
 extension Data {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
 
     init?(hex: Substring) {
         guard hex.count % 2 == 0 else { return nil }

@@ -41,14 +41,22 @@ public enum SagaEvent: Sendable, Equatable {
 
     /// The event stored as `type` with payload `data`; unknown types and bad payloads name the field.
     public init(type: String, data: some DataProtocol) throws(DecodingProblem) {
-        let payload = try JSONCoding.decode(JSONValue.self, from: data)
-        self = try Self.decode(type: type, payload: payload)
+        self = try Self.decode(type: type, from: .data(Data(data)))
     }
 
-    private static func decode(type: String, payload: JSONValue) throws(DecodingProblem) -> SagaEvent {
+    /// Where a payload is decoded from: stored bytes, or the decoder of a whole event (which ignores `type`).
+    private enum PayloadSource {
+        case data(Data)
+        case decoder(any Decoder)
+    }
+
+    private static func decode(type: String, from source: PayloadSource) throws(DecodingProblem) -> SagaEvent {
         func field<T: Decodable>(_: T.Type) throws(DecodingProblem) -> T {
             do {
-                return try payload.decode(T.self)
+                switch source {
+                case .data(let data): return try JSONCoding.decoder.decode(T.self, from: data)
+                case .decoder(let decoder): return try T(from: decoder)
+                }
             } catch let error as DecodingError {
                 throw DecodingProblem(error)
             } catch {
@@ -95,7 +103,7 @@ public enum SagaEvent: Sendable, Equatable {
 extension SagaEvent: Codable {
     public init(from decoder: any Decoder) throws {
         let type = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
-        self = try Self.decode(type: type, payload: try JSONValue(from: decoder))
+        self = try Self.decode(type: type, from: .decoder(decoder))
     }
 
     public func encode(to encoder: any Encoder) throws {
