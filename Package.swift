@@ -125,7 +125,10 @@ let package = Package(
             path: "Tests/OrchestratorTests"),
         .testTarget(
             name: "ServiceKitTests",
-            dependencies: ["ServiceKit", "TestSupport", "OrdersService", "PaymentsService", "BookingService"],
+            dependencies: [
+                "ServiceKit", "TestSupport", "OrdersService", "PaymentsService", "BookingService",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             path: "Tests/ServiceKitTests"),
     ]
 )

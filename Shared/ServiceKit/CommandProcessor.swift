@@ -14,9 +14,10 @@ enum CommandAnswer: Sendable, Equatable {
     case drop
 }
 
-/// Applies commands exactly once: inbox row, state change and outbox rows in one local transaction.
+/// Applies commands exactly once: inbox row, state change and outbox rows in one local transaction (shared with
+/// the commands that arrive together, each in its own savepoint: one fsync for them all).
 struct CommandProcessor: Sendable {
-    let database: DatabasePool
+    let writer: GroupCommitWriter
     let handlers: CommandHandlers
     let faults: FaultInjector
     let relay: OutboxRelay
@@ -39,7 +40,7 @@ struct CommandProcessor: Sendable {
         }
         let replyAsynchronously = asyncReplies && command.replyTo != nil
         let eventsURL = self.eventsURL
-        let (reply, isNew) = try await database.write { db -> (Reply, Bool) in
+        let (reply, isNew) = try await writer.write { db -> (Reply, Bool) in
             if let stored = try Self.storedReply(db, commandId: command.id) { return (stored, false) }
             let now = Date()
             let reply = try Self.apply(command, handler: handler, injectedFailure: fault.failure, db: db, now: now, eventsURL: eventsURL)

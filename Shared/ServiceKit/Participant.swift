@@ -60,7 +60,7 @@ public final class Participant: Sendable {
         let relay = OutboxRelay(database: database, client: client, logger: logger)
         let faults = FaultInjector(plan: settings.faults)
         let processor = CommandProcessor(
-            database: database, handlers: definition.handlers, faults: faults, relay: relay,
+            writer: GroupCommitWriter(database: database), handlers: definition.handlers, faults: faults, relay: relay,
             asyncReplies: settings.asyncReplies, eventsURL: settings.orchestratorURL.map { "\($0)/events" }, logger: logger)
         var router = Router()
         Self.addProtocolRoutes(to: &router, processor: processor, database: database, name: definition.name)
