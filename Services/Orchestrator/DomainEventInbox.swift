@@ -17,14 +17,14 @@ final class DomainEventInbox: Sendable {
     /// Whether event `id` has not been appended yet.
     func isNew(_ id: String) async throws -> Bool {
         try await database.read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM seen_domain_events WHERE id = ?", arguments: [id]) == nil
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM seen_domain_events WHERE id = ?"), arguments: [id]) == nil
         }
     }
 
     /// Records event `id` as appended at `position`.
     func remember(_ id: String, position: Int64) async throws {
         try await database.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO seen_domain_events (id, position) VALUES (?, ?)", arguments: [id, position])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO seen_domain_events (id, position) VALUES (?, ?)").execute(arguments: [id, position])
         }
     }
 }

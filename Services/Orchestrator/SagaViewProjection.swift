@@ -87,25 +87,26 @@ final class SagaViewProjection: Service, Sendable {
                 guard let sagaEvent else { continue }
                 let sagaId = String(event.stream.dropFirst("saga-".count))
                 let previous = try touched[sagaId]?.state ?? cached[sagaId] ?? Row.fetchOne(
-                    db, sql: "SELECT state FROM saga_view WHERE id = ?", arguments: [sagaId]
+                    db.cachedStatement(sql: "SELECT state FROM saga_view WHERE id = ?"), arguments: [sagaId]
                 ).map { try JSONCoding.decode(SagaState.self, from: $0["state"] as Data) }
                 try StepStats.record(sagaEvent, previous: previous, recordedAt: event.recordedAt, db: db)
                 touched[sagaId] = (SagaDecider.evolve(previous, sagaEvent), touched[sagaId]?.first ?? event, event)
             }
             for (sagaId, change) in touched {
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO saga_view (id, seq, type, status, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT(id) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         sagaId, change.first.position, change.state.sagaType, change.state.status.rawValue, try JSONCoding.encode(change.state),
                         change.first.recordedAt.timeIntervalSince1970, change.last.recordedAt.timeIntervalSince1970,
                     ])
             }
-            try db.execute(
-                sql: "INSERT INTO checkpoints (name, position) VALUES ('saga_view', ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-                arguments: [last.position])
+            try db.cachedStatement(
+                sql: "INSERT INTO checkpoints (name, position) VALUES ('saga_view', ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position"
+            ).execute(arguments: [last.position])
             return touched.mapValues(\.state)
         }
         // Only once committed: the states of sagas still running, so the next batch need not decode them.

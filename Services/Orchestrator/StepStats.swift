@@ -24,12 +24,11 @@ enum StepStats {
         guard let previous else { return }
         func add(_ step: String, _ assignments: String, _ arguments: StatementArguments = []) throws {
             let ordinal = previous.index(ofStep: step) ?? 0
-            try db.execute(
-                sql: "INSERT INTO step_stats (saga_type, step, ordinal) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                arguments: [previous.sagaType, step, ordinal])
-            try db.execute(
-                sql: "UPDATE step_stats SET \(assignments) WHERE saga_type = ? AND step = ?",
-                arguments: arguments + [previous.sagaType, step])
+            // Cached: a handful of distinct statements run for most events.
+            try db.cachedStatement(sql: "INSERT INTO step_stats (saga_type, step, ordinal) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .execute(arguments: [previous.sagaType, step, ordinal])
+            try db.cachedStatement(sql: "UPDATE step_stats SET \(assignments) WHERE saga_type = ? AND step = ?")
+                .execute(arguments: arguments + [previous.sagaType, step])
         }
         switch event {
         case .stepSucceeded(let succeeded) where succeeded.kind == .action:

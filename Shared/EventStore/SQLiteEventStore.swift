@@ -89,7 +89,7 @@ public final class SQLiteEventStore: EventStore {
         try await reading { db in
             try Array(
                 Row.fetchCursor(
-                    db, sql: "SELECT * FROM events WHERE stream = ? AND version >= ? ORDER BY version",
+                    db.cachedStatement(sql: "SELECT * FROM events WHERE stream = ? AND version >= ? ORDER BY version"),
                     arguments: [stream, version]
                 ).map(Self.recordedEvent))
         }
@@ -100,7 +100,7 @@ public final class SQLiteEventStore: EventStore {
         return try await reading { db in
             try Array(
                 Row.fetchCursor(
-                    db, sql: "SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                    db.cachedStatement(sql: "SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?"),
                     arguments: [position, limit]
                 ).map(Self.recordedEvent))
         }
@@ -160,11 +160,11 @@ public final class SQLiteEventStore: EventStore {
     }
 
     static func fetchHead(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(position) FROM events")) ?? 0
     }
 
     static func fetchVersion(of stream: String, _ db: Database) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT max(version) FROM events WHERE stream = ?", arguments: [stream])
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(version) FROM events WHERE stream = ?"), arguments: [stream])
     }
 
     private static func recordedEvent(_ row: Row) throws -> RecordedEvent {

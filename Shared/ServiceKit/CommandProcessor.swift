@@ -45,11 +45,12 @@ struct CommandProcessor: Sendable {
             let now = Date()
             let reply = try Self.apply(command, handler: handler, injectedFailure: fault.failure, db: db, now: now, eventsURL: eventsURL)
             guard let reply else { return (Reply.failed(command, fault.failure!), false) }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO inbox (command_id, saga_id, step, kind, type, outcome, reply, received_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     command.id, command.sagaId, command.step, command.kind.rawValue, command.type,
                     reply.outcome.rawValue, try JSONCoding.encode(reply), now.timeIntervalSince1970,
@@ -68,7 +69,7 @@ struct CommandProcessor: Sendable {
     }
 
     static func storedReply(_ db: Database, commandId: String) throws -> Reply? {
-        guard let data = try Data.fetchOne(db, sql: "SELECT reply FROM inbox WHERE command_id = ?", arguments: [commandId])
+        guard let data = try Data.fetchOne(db.cachedStatement(sql: "SELECT reply FROM inbox WHERE command_id = ?"), arguments: [commandId])
         else { return nil }
         return try JSONCoding.decode(Reply.self, from: data)
     }
@@ -82,7 +83,7 @@ struct CommandProcessor: Sendable {
         switch command.kind {
         case .action:
             let compensated = try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM tombstones WHERE saga_id = ? AND step = ?", arguments: [command.sagaId, command.step])
+                db.cachedStatement(sql: "SELECT 1 FROM tombstones WHERE saga_id = ? AND step = ?"), arguments: [command.sagaId, command.step])
             if compensated == true {
                 return .failed(command, ReplyError(code: "compensated", message: "step already compensated; action refused"))
             }

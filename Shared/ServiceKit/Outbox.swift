@@ -12,11 +12,12 @@ enum Outbox {
     static func enqueue(
         _ db: Database, kind: Kind, destination: String, orderingKey: String, body: Data, now: Date
     ) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO outbox (kind, destination, ordering_key, body, next_attempt_at, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [kind.rawValue, destination, orderingKey, body, now.timeIntervalSince1970, now.timeIntervalSince1970])
     }
 }
