@@ -16,7 +16,16 @@ final class SagaViewProjection: Service, Sendable {
     let logger: Logger
     let checkpoint = Atomic<Int64>(0)
     /// Views of the sagas not yet ended, as last written (the stored JSON need not be decoded again).
-    private let running = Mutex<[String: SagaState]>([:])
+    private let running = Mutex<[String: Stored]>([:])
+    /// The rows of `view_definitions` read or written so far, by hash.
+    private let definitions = Mutex<[String: SagaDefinition]>([:])
+
+    /// A saga's state and the hash of its definition. The row keeps the state without its definition (most of
+    /// its bytes, and the same for every saga of a type): the definition is stored once, in `view_definitions`.
+    struct Stored: Sendable {
+        var state: SagaState
+        var definitionHash: String
+    }
 
     init(directory: String, store: any EventStore, logger: Logger) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -50,6 +59,15 @@ final class SagaViewProjection: Service, Sendable {
             try StepStats.migrate(db)
             try db.execute(sql: "DELETE FROM saga_view; DELETE FROM checkpoints")
         }
+        migrator.registerMigration("views-v4-definitions-apart") { db in
+            // States are stored without their definitions: rebuild the view (and the stats with it) from the log.
+            try db.execute(
+                sql: """
+                    CREATE TABLE view_definitions (hash TEXT PRIMARY KEY, definition BLOB NOT NULL);
+                    ALTER TABLE saga_view ADD COLUMN definition_hash TEXT NOT NULL DEFAULT '';
+                    DELETE FROM saga_view; DELETE FROM step_stats; DELETE FROM checkpoints
+                    """)
+        }
         try migrator.migrate(database)
         let position = try database.read { db in
             try Int64.fetchOne(db, sql: "SELECT position FROM checkpoints WHERE name = 'saga_view'") ?? 0
@@ -81,38 +99,53 @@ final class SagaViewProjection: Service, Sendable {
             (event: event, saga: event.stream.hasPrefix("saga-") ? try SagaEvent(type: event.type, data: event.data) : nil)
         }
         let cached = running.withLock { $0 }
-        let touched = try await database.write { db -> [String: SagaState] in
-            var touched: [String: (state: SagaState, first: RecordedEvent, last: RecordedEvent)] = [:]
+        let (touched, started) = try await database.write { db -> ([String: Stored], [String: SagaDefinition]) in
+            var touched: [String: (stored: Stored, first: RecordedEvent, last: RecordedEvent)] = [:]
+            var started: [String: SagaDefinition] = [:]
             for (event, sagaEvent) in decoded {
                 guard let sagaEvent else { continue }
                 let sagaId = String(event.stream.dropFirst("saga-".count))
-                let previous = try touched[sagaId]?.state ?? cached[sagaId] ?? Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT state FROM saga_view WHERE id = ?"), arguments: [sagaId]
-                ).map { try JSONCoding.decode(SagaState.self, from: $0["state"] as Data) }
-                try StepStats.record(sagaEvent, previous: previous, recordedAt: event.recordedAt, db: db)
-                touched[sagaId] = (SagaDecider.evolve(previous, sagaEvent), touched[sagaId]?.first ?? event, event)
+                let previous = try touched[sagaId]?.stored ?? cached[sagaId] ?? self.stored(sagaId, db)
+                var hash = previous?.definitionHash ?? ""
+                if case .sagaStarted(let event) = sagaEvent {
+                    hash = event.definitionHash
+                    if started[hash] == nil, self.definitions.withLock({ $0[hash] == nil }) {
+                        try db.cachedStatement(sql: "INSERT OR IGNORE INTO view_definitions (hash, definition) VALUES (?, ?)")
+                            .execute(arguments: [hash, try JSONCoding.encode(event.definition)])
+                        started[hash] = event.definition
+                    }
+                }
+                try StepStats.record(sagaEvent, previous: previous?.state, recordedAt: event.recordedAt, db: db)
+                let state = SagaDecider.evolve(previous?.state, sagaEvent)
+                touched[sagaId] = (Stored(state: state, definitionHash: hash), touched[sagaId]?.first ?? event, event)
             }
             for (sagaId, change) in touched {
+                var bare = change.stored.state
+                bare.definition = SagaDefinition(name: bare.definition.name, version: bare.definition.version, steps: [])
                 try db.cachedStatement(
                     sql: """
-                        INSERT INTO saga_view (id, seq, type, status, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(id) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at
+                        INSERT INTO saga_view (id, seq, type, status, state, created_at, updated_at, definition_hash)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at,
+                            definition_hash = excluded.definition_hash
                         """
                 ).execute(
                     arguments: [
-                        sagaId, change.first.position, change.state.sagaType, change.state.status.rawValue, try JSONCoding.encode(change.state),
+                        sagaId, change.first.position, bare.sagaType, bare.status.rawValue, try JSONCoding.encode(bare),
                         change.first.recordedAt.timeIntervalSince1970, change.last.recordedAt.timeIntervalSince1970,
+                        change.stored.definitionHash,
                     ])
             }
             try db.cachedStatement(
                 sql: "INSERT INTO checkpoints (name, position) VALUES ('saga_view', ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position"
             ).execute(arguments: [last.position])
-            return touched.mapValues(\.state)
+            return (touched.mapValues(\.stored), started)
         }
         // Only once committed: the states of sagas still running, so the next batch need not decode them.
+        definitions.withLock { $0.merge(started) { old, _ in old } }
         running.withLock { running in
-            for (sagaId, state) in touched {
-                if state.status.isTerminal { running.removeValue(forKey: sagaId) } else { running[sagaId] = state }
+            for (sagaId, stored) in touched {
+                if stored.state.status.isTerminal { running.removeValue(forKey: sagaId) } else { running[sagaId] = stored }
             }
         }
         checkpoint.store(last.position, ordering: .releasing)
@@ -136,8 +169,8 @@ final class SagaViewProjection: Service, Sendable {
     /// The view of saga `id`, nil when the view has no such saga.
     func view(_ id: String) async throws -> SagaView? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT state, created_at, updated_at FROM saga_view WHERE id = ?", arguments: [id])
-                .map(Self.view)
+            try Row.fetchOne(db, sql: "SELECT state, definition_hash, created_at, updated_at FROM saga_view WHERE id = ?", arguments: [id])
+                .map { try self.view($0, db) }
         }
     }
 
@@ -147,19 +180,42 @@ final class SagaViewProjection: Service, Sendable {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT seq, state, created_at, updated_at FROM saga_view
+                    SELECT seq, state, definition_hash, created_at, updated_at FROM saga_view
                     WHERE seq > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR type = ?3) ORDER BY seq LIMIT ?4
                     """,
                 arguments: [after, status, type, limit])
-            let views = try rows.map(Self.view)
+            let views = try rows.map { try self.view($0, db) }
             return (views, rows.count == limit ? rows.last?["seq"] : nil)
         }
     }
 
-    static func view(_ row: Row) throws -> SagaView {
-        let state = try JSONCoding.decode(SagaState.self, from: row["state"] as Data)
-        return SagaView(
-            state, createdAt: Date(timeIntervalSince1970: row["created_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
+    func view(_ row: Row, _ db: Database) throws -> SagaView {
+        SagaView(
+            try restore(row, db).state, createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
+    }
+
+    /// The stored state of saga `id`, nil when the view has none.
+    private func stored(_ id: String, _ db: Database) throws -> Stored? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT state, definition_hash FROM saga_view WHERE id = ?"), arguments: [id])
+            .map { try restore($0, db) }
+    }
+
+    /// A row's state with its definition put back (a history without `SagaStarted` has none to put back).
+    private func restore(_ row: Row, _ db: Database) throws -> Stored {
+        var stored = Stored(state: try JSONCoding.decode(SagaState.self, from: row["state"] as Data), definitionHash: row["definition_hash"])
+        if let definition = try definition(stored.definitionHash, db) { stored.state.definition = definition }
+        return stored
+    }
+
+    private func definition(_ hash: String, _ db: Database) throws -> SagaDefinition? {
+        if let known = definitions.withLock({ $0[hash] }) { return known }
+        guard let data = try Data.fetchOne(db, sql: "SELECT definition FROM view_definitions WHERE hash = ?", arguments: [hash]) else {
+            return nil
+        }
+        let definition = try JSONCoding.decode(SagaDefinition.self, from: data)
+        definitions.withLock { $0[hash] = definition }
+        return definition
     }
 }
 
