@@ -50,22 +50,15 @@ final class SagaViewProjection: Service, Sendable {
                     CREATE TABLE checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
                     """)
         }
-        migrator.registerMigration("views-v2-rebuild") { db in
-            // The stored state gained a field: rebuild the view from the log.
-            try db.execute(sql: "DELETE FROM saga_view; DELETE FROM checkpoints")
-        }
-        migrator.registerMigration("views-v3-step-stats") { db in
-            // A new table: fill it from the log with the rest.
+        migrator.registerMigration("views-v2") { db in
+            // Step statistics, and states stored without their definitions (once each in view_definitions):
+            // rebuild everything from the log.
             try StepStats.migrate(db)
-            try db.execute(sql: "DELETE FROM saga_view; DELETE FROM checkpoints")
-        }
-        migrator.registerMigration("views-v4-definitions-apart") { db in
-            // States are stored without their definitions: rebuild the view (and the stats with it) from the log.
             try db.execute(
                 sql: """
                     CREATE TABLE view_definitions (hash TEXT PRIMARY KEY, definition BLOB NOT NULL);
                     ALTER TABLE saga_view ADD COLUMN definition_hash TEXT NOT NULL DEFAULT '';
-                    DELETE FROM saga_view; DELETE FROM step_stats; DELETE FROM checkpoints
+                    DELETE FROM saga_view; DELETE FROM checkpoints
                     """)
         }
         try migrator.migrate(database)

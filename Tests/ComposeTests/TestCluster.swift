@@ -67,15 +67,6 @@ struct TestCluster: Sendable {
         }
     }
 
-    func clearFaults() async throws {
-        for service in Self.participants {
-            let target = try url(service)
-            try await waitUntil("faults cleared on \(service)", timeout: .seconds(30)) {
-                (try? await admin.delete("\(target)/admin/faults", timeout: .seconds(5)).status) == 204
-            }
-        }
-    }
-
     /// Starts one place-order saga, retrying the POST with the same idempotency key until the orchestrator answers.
     func startSaga(
         key: String, input: JSONValue = ["customerId": "alice", "eventId": "concert", "seats": 1, "amount": 1]
@@ -118,17 +109,6 @@ struct TestCluster: Sendable {
             case .array(let events) = try? response.decode(JSONValue.self)
         else { return [] }
         return events
-    }
-
-    /// SIGKILLs `service` and waits until the supervisor restarted it and it is healthy.
-    func killAndAwaitRestart(_ service: String) async throws {
-        let before = cluster.restarts[service] ?? 0
-        let pid = cluster.pid(of: service)
-        cluster.kill(service)
-        try await waitUntil("\(service) to be restarted", timeout: .seconds(60)) {
-            (cluster.restarts[service] ?? 0) > before && cluster.pid(of: service) != nil && cluster.pid(of: service) != pid
-        }
-        try await cluster.waitHealthy(service, timeout: .seconds(60))
     }
 
     /// A saga's events, one line each, for a failure message.
