@@ -72,8 +72,9 @@ enum API {
     }
 
     static func printJSON(_ value: JSONValue) throws {
-        let encoder = JSONCoding.encoder
-        encoder.outputFormatting.insert(.prettyPrinted)
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 

@@ -76,11 +76,12 @@ struct StoreBenchResult: Codable, Sendable {
                 try await withThrowingDiscardingTaskGroup { group in
                     for appender in 0..<appenders {
                         group.addTask {
+                            let event = event(appender)
                             var version: Int64?
                             while budget.claim() {
                                 let began = ContinuousClock.now
                                 _ = try await store.append(
-                                    to: "bench-\(appender)", expected: ExpectedVersion(streamVersion: version), events: [event(appender)])
+                                    to: "bench-\(appender)", expected: ExpectedVersion(streamVersion: version), events: [event])
                                 recorder.record(.now - began)
                                 version = (version ?? -1) + 1
                             }

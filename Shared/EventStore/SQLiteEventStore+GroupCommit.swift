@@ -9,6 +9,15 @@ struct PendingAppend: Sendable {
     var stream: String
     var expected: ExpectedVersion
     var events: [NewEvent]
+    /// Each event's metadata as stored, encoded by the appender's task rather than by the one writer.
+    var encodedMetadata: [String]
+
+    init(stream: String, expected: ExpectedVersion, events: [NewEvent]) {
+        self.stream = stream
+        self.expected = expected
+        self.events = events
+        encodedMetadata = events.map { EventMetadataColumn.encode($0.metadata) }
+    }
 }
 
 /// The appends waiting for a commit, and whether one is being committed now.
@@ -135,13 +144,18 @@ extension SQLiteEventStore {
         var results: [Result<AppendResult, EventStoreError>] = []
         try db.inTransaction(.immediate) {
             for append in batch {
-                var result: AppendResult?
                 do {
-                    try db.inSavepoint {
-                        result = try insert(append, recordedAt: recordedAt, db)
-                        return .commit
+                    // A savepoint undoes a multi-event append that fails halfway; one event is written whole or not at all.
+                    if append.events.count > 1 {
+                        var result: AppendResult?
+                        try db.inSavepoint {
+                            result = try insert(append, recordedAt: recordedAt, db)
+                            return .commit
+                        }
+                        results.append(.success(result!))
+                    } else {
+                        results.append(.success(try insert(append, recordedAt: recordedAt, db)))
                     }
-                    results.append(.success(result!))
                 } catch let error as EventStoreError {
                     results.append(.failure(error))
                 } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
@@ -169,9 +183,8 @@ extension SQLiteEventStore {
         }
         let statement = try db.cachedStatement(
             sql: "INSERT INTO events (stream, version, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?)")
-        for event in append.events {
+        for (event, metadata) in zip(append.events, append.encodedMetadata) {
             version += 1
-            let metadata = String(decoding: try JSONCoding.encode(event.metadata), as: UTF8.self)
             try statement.execute(arguments: [
                 append.stream, version, event.type, event.data, metadata, recordedAt.timeIntervalSince1970,
             ])
@@ -179,3 +192,4 @@ extension SQLiteEventStore {
         return AppendResult(nextExpectedVersion: version, lastPosition: db.lastInsertedRowID)
     }
 }
+

@@ -17,6 +17,9 @@ public final class SQLiteEventStore: EventStore {
     let appendQueue = Mutex(AppendQueue())
     let commits = Atomic<Int>(0)
 
+    /// WAL pages after which a commit copies them back into the database file.
+    static let walCheckpointPages = 10_000
+
     /// How long `waitForEvents` waits on in-process appends before looking at the file for other processes' appends.
     static let externalPollInterval = Duration.milliseconds(250)
 
@@ -33,7 +36,12 @@ public final class SQLiteEventStore: EventStore {
             // Not in `prepareDatabase`: DatabasePool sets the writer to `synchronous=NORMAL` when it enables WAL,
             // after that runs. NORMAL can lose the last commits on power loss; FULL fsyncs the WAL on every commit.
             // The writer connection lives as long as the pool, so this holds for every append.
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            // A checkpoint every `walCheckpointPages` rather than SQLite's 1,000: the hot pages (each busy stream's
+            // index leaf, the log's last page) are then copied back once per many commits, not once per few
+            // (256 appenders: 48k → 55-61k appends/s); the WAL, 40 MB at most, is then reused in place.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = \(Self.walCheckpointPages)")
+            }
             try Self.migrator.migrate(pool)
             let head = try pool.read(Self.fetchHead)
             waiters = PositionWaiters(head: head)
@@ -171,7 +179,7 @@ public final class SQLiteEventStore: EventStore {
         let metadata: String = row["metadata"]
         return RecordedEvent(
             position: row["position"], stream: row["stream"], version: row["version"], type: row["type"],
-            data: row["data"], metadata: try JSONCoding.decode(EventMetadata.self, from: Data(metadata.utf8)),
+            data: row["data"], metadata: try EventMetadataColumn.decode(metadata),
             recordedAt: Date(timeIntervalSince1970: row["recorded_at"]))
     }
 }

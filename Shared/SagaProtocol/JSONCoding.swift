@@ -2,20 +2,21 @@ public import Foundation
 
 /// The one JSON configuration every Sagaflow component uses on the wire.
 public enum JSONCoding {
-    /// Encoder: ISO-8601 dates, sorted keys so equal values give equal bytes.
-    public static var encoder: JSONEncoder {
+    /// Encoder: ISO-8601 dates, sorted keys so equal values give equal bytes. One shared instance: JSONEncoder
+    /// is safe to use from many threads, and making one per call showed in the profile.
+    public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
-    }
+    }()
 
-    /// Decoder: ISO-8601 dates.
-    public static var decoder: JSONDecoder {
+    /// Decoder: ISO-8601 dates; shared like `encoder`.
+    public static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
-    }
+    }()
 
     /// Encodes `value` with the shared configuration.
     public static func encode(_ value: some Encodable) throws -> Data {

@@ -24,6 +24,17 @@ struct SQLiteEventStoreTests {
         #expect(try await store.writerPragma("journal_mode") == "wal")
     }
 
+    @Test(arguments: [
+        EventMetadata(causationId: #"quote " and backslash \ and slash /"#, correlationId: "tab\tnew\nline\r\u{1}\u{1f}"),
+        EventMetadata(traceparent: "ünïcödé ✓ 🚀"), EventMetadata(),
+    ])
+    func metadataColumnRoundTrips(_ metadata: EventMetadata) async throws {
+        defer { directory.remove() }
+        let column = EventMetadataColumn.encode(metadata)
+        #expect(try EventMetadataColumn.decode(column) == metadata)
+        #expect(try JSONSerialization.jsonObject(with: Data(column.utf8)) is [String: String])
+    }
+
     @Test func manyConcurrentAppendsShareFewCommits() async throws {
         defer { directory.remove() }
         let store = try open()
