@@ -19,6 +19,15 @@ final class SagaViewProjection: Service, Sendable {
     private let running = Mutex<[String: Stored]>([:])
     /// The rows of `view_definitions` read or written so far, by hash.
     private let definitions = Mutex<[String: SagaDefinition]>([:])
+    /// Wakes the projection during its pause between batches when a reader waits for it (`catchUp`).
+    private let readerWaiting = Wakeup()
+
+    /// The pause after a batch that did not fill `batchSize`, to let more events of the same sagas arrive: a
+    /// saga's row is then encoded and written once for several of its events rather than once for each. A reader
+    /// that needs the view current cuts the pause short, so only the lag seen by nobody grows.
+    static let batchPause = Duration.milliseconds(100)
+    /// Most events one transaction applies.
+    static let batchSize = 512
 
     /// A saga's state and the hash of its definition. The row keeps the state without its definition (most of
     /// its bytes, and the same for every saga of a type): the definition is stored once, in `view_definitions`.
@@ -73,13 +82,14 @@ final class SagaViewProjection: Service, Sendable {
         try await cancelWhenGracefulShutdown {
             var position = self.checkpoint.load(ordering: .relaxed)
             while !Task.isCancelled {
-                let events = try await self.store.readAll(after: position, limit: 512)
+                let events = try await self.store.readAll(after: position, limit: Self.batchSize)
                 guard let last = events.last else {
                     _ = try await self.store.waitForEvents(after: position, timeout: .seconds(1))
                     continue
                 }
                 try await self.apply(events)
                 position = last.position
+                if events.count < Self.batchSize { await self.readerWaiting.wait(timeout: Self.batchPause) }
             }
         }
     }
@@ -148,6 +158,7 @@ final class SagaViewProjection: Service, Sendable {
     func catchUp(to position: Int64, timeout: Duration = .seconds(5)) async {
         let deadline = ContinuousClock.now + timeout
         while checkpoint.load(ordering: .acquiring) < position, ContinuousClock.now < deadline {
+            readerWaiting.notify()
             try? await Task.sleep(for: .milliseconds(2))
         }
     }

@@ -61,7 +61,7 @@ public struct SignatureError: Error, Sendable, Hashable, CustomStringConvertible
 public final class SignatureVerifier: Sendable {
     let keys: [SymmetricKey]
     let window: TimeInterval
-    private let seenNonces = Mutex<[String: Int]>([:])
+    private let seenNonces = Mutex(SeenNonces())
 
     public init(_ secrets: SigningSecrets, window: TimeInterval = 300) {
         self.keys = secrets.secrets.map { SymmetricKey(data: Data($0.utf8)) }
@@ -78,7 +78,7 @@ public final class SignatureVerifier: Sendable {
             guard let eq = part.firstIndex(of: "=") else { throw .malformed }
             fields[part[..<eq].trimmingCharacters(in: .whitespaces)[...]] = part[part.index(after: eq)...]
         }
-        guard let t = fields["t"], let timestamp = Int(t), let nonce = fields["n"], !nonce.isEmpty,
+        guard let t = fields["t"], let timestamp = Int(t), let nonce = fields["n"], let nonceBits = Nonce(hex: nonce),
             let given = fields["v1"].flatMap({ Data(hex: $0) })
         else { throw .malformed }
         let nowSeconds = Int(now.timeIntervalSince1970)
@@ -89,12 +89,48 @@ public final class SignatureVerifier: Sendable {
             return HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: input, using: key)
         }
         guard valid else { throw .forged }
-        let fresh = seenNonces.withLock { seen -> Bool in
-            if seen.count > 10_000 { seen = seen.filter { abs(nowSeconds - $0.value) <= Int(window) } }
-            return seen.updateValue(timestamp, forKey: String(nonce)) == nil
+        let fresh = seenNonces.withLock { seen in
+            seen.insert(nonceBits, signedAt: timestamp, now: nowSeconds, window: Int(window))
         }
         guard fresh else { throw .replayed }
     }
+
+    /// How many nonces are remembered now, for tests.
+    var rememberedNonces: Int { seenNonces.withLock { $0.count } }
+}
+
+/// A request's nonce: 128 random bits, sent as 32 hex digits.
+struct Nonce: Hashable {
+    var high: UInt64
+    var low: UInt64
+
+    init?(hex: Substring) {
+        guard hex.utf8.count == 32, let high = UInt64(hex.prefix(16), radix: 16), let low = UInt64(hex.suffix(16), radix: 16)
+        else { return nil }
+        (self.high, self.low) = (high, low)
+    }
+}
+
+/// The nonces seen within the window, by the second they were signed at.
+///
+/// A replay carries its original timestamp (it is signed), so it can only collide in its own second's set, and a
+/// whole second is forgotten at once when it leaves the window. Memory is the request rate times the window at
+/// 16 bytes a nonce, and no request pays for more than one second's cleanup.
+struct SeenNonces {
+    private var bySecond: [Int: Set<Nonce>] = [:]
+    private var prunedAt = Int.min
+
+    /// Records `nonce`; false when it was already seen.
+    mutating func insert(_ nonce: Nonce, signedAt timestamp: Int, now: Int, window: Int) -> Bool {
+        if now != prunedAt {
+            prunedAt = now
+            bySecond = bySecond.filter { abs(now - $0.key) <= window }
+        }
+        return bySecond[timestamp, default: []].insert(nonce).inserted
+    }
+
+    /// How many nonces are remembered, for tests.
+    var count: Int { bySecond.values.reduce(0) { $0 + $1.count } }
 }
 
 enum RequestSignature {

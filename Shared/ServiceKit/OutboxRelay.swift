@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import SagaHTTP
+import SagaProtocol
 public import ServiceLifecycle
 
 /// Delivers outbox rows at least once, in order per saga, with capped exponential backoff, across restarts.

@@ -1,5 +1,5 @@
 import Foundation
-import SagaProtocol
+@testable import SagaProtocol
 import Testing
 
 @Suite struct SigningTests {
@@ -13,6 +13,36 @@ import Testing
         try verifier.verify(header: header, method: "POST", path: "/commands", body: body)
         #expect(throws: SignatureError.replayed) {
             try verifier.verify(header: header, method: "POST", path: "/commands", body: body)
+        }
+    }
+
+    @Test func noncesAreForgottenOnceTheirSecondLeavesTheWindow() throws {
+        let signer = RequestSigner(secrets)
+        let verifier = SignatureVerifier(secrets, window: 300)
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        for second in 0..<10 {
+            for _ in 0..<100 {
+                let now = start.addingTimeInterval(Double(second))
+                try verifier.verify(
+                    header: signer.signature(method: "POST", path: "/x", body: Data(), now: now), method: "POST", path: "/x",
+                    body: Data(), now: now)
+            }
+        }
+        #expect(verifier.rememberedNonces == 1_000)
+        let later = start.addingTimeInterval(305)
+        try verifier.verify(
+            header: signer.signature(method: "POST", path: "/x", body: Data(), now: later), method: "POST", path: "/x",
+            body: Data(), now: later)
+        #expect(verifier.rememberedNonces == 501)  // seconds 5…9 and the new one
+    }
+
+    @Test(arguments: ["abc", "zz" + String(repeating: "0", count: 30), String(repeating: "0", count: 33)])
+    func nonceMustBe128BitsOfHex(_ nonce: String) throws {
+        let now = Date()
+        let valid = RequestSigner(secrets).signature(method: "GET", path: "/x", body: Data(), now: now)
+        let forgedNonce = valid.replacing(/n=[0-9a-f]+/, with: "n=\(nonce)")
+        #expect(throws: SignatureError.malformed) {
+            try SignatureVerifier(secrets).verify(header: forgedNonce, method: "GET", path: "/x", body: Data(), now: now)
         }
     }
 

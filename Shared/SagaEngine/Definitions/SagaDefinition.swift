@@ -1,5 +1,6 @@
 import Foundation
 import SagaProtocol
+import Synchronization
 
 /// A saga type: its ordered steps and how failures are retried (`compose/sagas/*.yml`, ARCHITECTURE.md §4).
 ///
@@ -51,6 +52,11 @@ public struct SagaDefinition: Codable, Sendable, Equatable {
     /// (sorted keys, defaults filled in, durations canonical), so formatting and comments in the file
     /// do not change it. It tells versions apart; it is not a cryptographic digest.
     public var hash: String {
+        DefinitionHashes.shared.hash(of: self)
+    }
+
+    /// Computes `hash`: encodes the whole definition, so `DefinitionHashes` remembers it.
+    fileprivate func computeHash() -> String {
         // Encoding plain strings, numbers and arrays cannot fail; an empty input would still hash.
         let bytes = (try? JSONCoding.encode(self)) ?? Data()
         var value: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -60,6 +66,25 @@ public struct SagaDefinition: Codable, Sendable, Equatable {
         }
         let hex = String(value, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+/// The hashes of the definitions seen lately: every `SagaStarted` carries its definition's hash, and encoding the
+/// definition to hash it again for each saga showed in the profile (2% of the orchestrator's CPU).
+private final class DefinitionHashes: Sendable {
+    static let shared = DefinitionHashes()
+    /// Most definitions remembered; a process rarely has more than a few.
+    private static let capacity = 64
+    private let recent = Mutex<[(definition: SagaDefinition, hash: String)]>([])
+
+    func hash(of definition: SagaDefinition) -> String {
+        if let known = recent.withLock({ $0.first { $0.definition == definition }?.hash }) { return known }
+        let hash = definition.computeHash()
+        recent.withLock { recent in
+            if recent.count == Self.capacity { recent.removeFirst() }
+            recent.append((definition, hash))
+        }
+        return hash
     }
 }
 

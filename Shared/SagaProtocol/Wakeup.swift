@@ -1,7 +1,8 @@
 import Synchronization
 
-/// Wakes one waiting loop early (the outbox relay when rows were committed); notifications coalesce.
-final class Wakeup: Sendable {
+/// Wakes one waiting loop early (the outbox relay when rows were committed, the view projection when a reader
+/// waits for it); notifications coalesce.
+public final class Wakeup: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -9,8 +10,10 @@ final class Wakeup: Sendable {
 
     private let state = Mutex(State())
 
+    public init() {}
+
     /// Wakes the waiter, or makes the next wait return at once.
-    func notify() {
+    public func notify() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.pending = true
@@ -23,7 +26,7 @@ final class Wakeup: Sendable {
     }
 
     /// Returns after a notification, after `timeout`, or on cancellation, whichever is first.
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForNotification() }
             group.addTask { try? await Task.sleep(for: timeout) }
