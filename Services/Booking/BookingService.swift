@@ -84,7 +84,7 @@ public enum BookingService {
         guard reserved + input.seats <= capacity else {
             return .failed(code: "sold_out", "\(capacity - reserved) seats left, \(input.seats) asked")
         }
-        let id = "r-\(UUID().uuidString.lowercased())"
+        let id = "r-\(TimeOrderedUUID.make())"
         try context.db.execute(
             sql: "UPDATE inventory SET reserved = reserved + ? WHERE event_id = ?", arguments: [input.seats, input.eventId])
         try context.db.execute(

@@ -33,7 +33,7 @@ public final class Orchestrator: Sendable {
             SagaExecutor.Dependencies(
                 store: store, client: client, serviceURL: { settings.url(of: $0) }, replyTo: { replyAddress.withLock { $0 ?? "" } },
                 crashPoints: settings.crashPoints, logger: logger))
-        let ids = RandomIdentifierGenerator()
+        let ids = TimeOrderedIdentifierGenerator()
         let bus = try SubscriptionBus(path: "\(settings.dataDirectory)/subscriptions.sqlite", store: store, client: client, logger: logger)
         let router = routes(
             executor: executor, projection: projection,

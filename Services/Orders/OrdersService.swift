@@ -56,7 +56,7 @@ public enum OrdersService {
         let input = try context.payload(Create.self)
         guard input.seats > 0 else { return .failed(code: "invalid_seats", "seats must be positive, got \(input.seats)") }
         guard input.amount >= 0 else { return .failed(code: "invalid_amount", "amount must not be negative") }
-        let id = input.orderId ?? "o-\(UUID().uuidString.lowercased())"
+        let id = input.orderId ?? "o-\(TimeOrderedUUID.make())"
         if let owner = try String.fetchOne(context.db, sql: "SELECT saga_id FROM orders WHERE id = ?", arguments: [id]),
             owner != context.command.sagaId
         {

@@ -79,7 +79,7 @@ public enum PaymentsService {
         guard balance >= input.amount else {
             return .failed(code: "insufficient_funds", "balance \(balance) is less than \(input.amount)")
         }
-        let paymentId = "p-\(UUID().uuidString.lowercased())"
+        let paymentId = "p-\(TimeOrderedUUID.make())"
         try context.db.execute(
             sql: "UPDATE accounts SET balance = balance - ? WHERE id = ?", arguments: [input.amount, input.customerId])
         try context.db.execute(

@@ -100,7 +100,7 @@ public final class SignatureVerifier: Sendable {
 }
 
 /// A request's nonce: 128 random bits, sent as 32 hex digits.
-struct Nonce: Hashable {
+struct Nonce {
     var high: UInt64
     var low: UInt64
 
@@ -109,15 +109,19 @@ struct Nonce: Hashable {
         else { return nil }
         (self.high, self.low) = (high, low)
     }
+
+    /// 64 of its bits, which is what `SeenNonces` keeps: two different nonces signed in the same second share them
+    /// with odds of 1 in 2^64 per pair, and the loser is refused as a replay, which its sender retries with a new one.
+    var remembered: UInt64 { high ^ low }
 }
 
 /// The nonces seen within the window, by the second they were signed at.
 ///
 /// A replay carries its original timestamp (it is signed), so it can only collide in its own second's set, and a
 /// whole second is forgotten at once when it leaves the window. Memory is the request rate times the window at
-/// 16 bytes a nonce, and no request pays for more than one second's cleanup.
+/// 8 bytes a nonce (plus the sets' spare room), and no request pays for more than one second's cleanup.
 struct SeenNonces {
-    private var bySecond: [Int: Set<Nonce>] = [:]
+    private var bySecond: [Int: Set<UInt64>] = [:]
     private var prunedAt = Int.min
 
     /// Records `nonce`; false when it was already seen.
@@ -126,7 +130,7 @@ struct SeenNonces {
             prunedAt = now
             bySecond = bySecond.filter { abs(now - $0.key) <= window }
         }
-        return bySecond[timestamp, default: []].insert(nonce).inserted
+        return bySecond[timestamp, default: []].insert(nonce.remembered).inserted
     }
 
     /// How many nonces are remembered, for tests.

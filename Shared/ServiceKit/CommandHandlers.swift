@@ -42,7 +42,7 @@ public struct CommandContext {
     public func publish(_ type: String, stream: String, data: some Encodable) throws {
         guard let eventsURL else { return }
         let event = DomainEvent(
-            id: "e-\(UUID().uuidString.lowercased())", type: type, stream: stream, data: try JSONValue(encoding: data),
+            id: "e-\(TimeOrderedUUID.make(now: now))", type: type, stream: stream, data: try JSONValue(encoding: data),
             causationId: command.id, correlationId: command.sagaId, occurredAt: now)
         try Outbox.enqueue(
             db, kind: .event, destination: eventsURL, orderingKey: command.sagaId, body: try JSONCoding.encode(event),

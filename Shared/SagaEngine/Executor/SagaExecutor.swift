@@ -24,7 +24,7 @@ public final class SagaExecutor: Service, Sendable {
 
         public init(
             store: any EventStore, client: HTTPClient, serviceURL: @escaping @Sendable (String) -> String?, replyTo: @escaping @Sendable () -> String,
-            ids: any IdentifierGenerator = RandomIdentifierGenerator(), now: @escaping @Sendable () -> Date = { Date() },
+            ids: any IdentifierGenerator = TimeOrderedIdentifierGenerator(), now: @escaping @Sendable () -> Date = { Date() },
             crashPoints: CrashPoints = .none, logger: Logger
         ) {
             self.store = store
