@@ -134,20 +134,23 @@ extension Orchestrator {
         }
 
         router.post("/events", signed: true) { request in
-            let event = try request.decode(DomainEvent.self)
-            guard !event.stream.hasPrefix("saga-") else {
-                throw Problem(status: 400, code: "reserved_stream", title: "Reserved stream", detail: "saga-* streams are the orchestrator's", field: "stream")
+            // One event, or an array of them: a participant's relay sends what its outbox holds in one request.
+            let isBatch = request.body.first { !" \t\r\n".utf8.contains($0) } == UInt8(ascii: "[")
+            let events = isBatch ? try request.decode([DomainEvent].self) : [try request.decode(DomainEvent.self)]
+            guard events.count <= Self.maxDomainEventBatch else {
+                throw Problem(
+                    status: 413, code: "batch_too_large", title: "Too many events",
+                    detail: "\(events.count) events in one request; at most \(Self.maxDomainEventBatch)")
             }
-            guard try await inbox.isNew(event.id) else { return try .json(["status": "duplicate"]) }
-            let result = try await store.append(
-                to: event.stream, expected: .any,
-                events: [
-                    NewEvent(
-                        type: event.type, data: try JSONCoding.encode(event.data),
-                        metadata: EventMetadata(causationId: event.causationId, correlationId: event.correlationId))
-                ])
-            try await inbox.remember(event.id, position: result.lastPosition)
-            return try .json(["status": "appended"], status: 201)
+            if let index = events.firstIndex(where: { $0.stream.hasPrefix("saga-") }) {
+                throw Problem(
+                    status: 400, code: "reserved_stream", title: "Reserved stream", detail: "saga-* streams are the orchestrator's",
+                    field: isBatch ? "[\(index)].stream" : "stream")
+            }
+            let outcome = try await inbox.append(events, to: store)
+            let status = outcome.appended > 0 ? 201 : 200
+            if isBatch { return try .json(outcome, status: status) }
+            return try .json(["status": outcome.appended > 0 ? "appended" : "duplicate"], status: status)
         }
 
         router.get("/events", open { request in
@@ -191,8 +194,15 @@ extension Orchestrator {
     }
 
     /// `Prefer: wait=N` (seconds, at most 60).
+    /// Most domain events one `POST /events` may carry.
+    static let maxDomainEventBatch = 512
+
     static func preferredWait(_ request: HTTPRequest) -> Duration? {
-        guard let prefer = request.header("Prefer"), let match = prefer.firstMatch(of: /wait=(\d+)/), let seconds = Int(match.1)
+        // Split by hand (RFC 7240: preferences separated by commas, parameters by semicolons): a regex literal
+        // here was compiled on every request, 1.5% of the orchestrator's CPU.
+        let preferences = request.header("Prefer")?.split(whereSeparator: { $0 == "," || $0 == ";" }) ?? []
+        guard let wait = preferences.lazy.map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix("wait=") }),
+            let seconds = Int(wait.dropFirst("wait=".count)), seconds >= 0
         else { return nil }
         return .seconds(min(seconds, 60))
     }

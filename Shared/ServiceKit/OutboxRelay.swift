@@ -28,6 +28,7 @@ public final class OutboxRelay: Service, Sendable {
 
     struct Row: Sendable {
         var id: Int64
+        var kind: Outbox.Kind
         var destination: String
         var orderingKey: String
         var body: Data
@@ -48,19 +49,21 @@ public final class OutboxRelay: Service, Sendable {
     func notify() { wakeup.notify() }
 
     /// One pass: every due row, sagas in parallel, each saga's rows in order; a failure holds that saga's later rows.
-    /// Returns how many rows were delivered.
+    /// The domain events at the head of each saga's rows go first, all of them in one request per destination
+    /// (`POST /events` takes an array); the rest one request each. Returns how many rows were delivered.
     func deliverDueRows() async throws -> Int {
         let now = Date().timeIntervalSince1970
         let rows = try await database.read { db in
             try GRDB.Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, destination, ordering_key, body, attempts, next_attempt_at FROM outbox
+                    SELECT id, kind, destination, ordering_key, body, attempts, next_attempt_at FROM outbox
                     WHERE parked = 0 ORDER BY id LIMIT 512
                     """
             ).map { row in
-                (Row(id: row["id"], destination: row["destination"], orderingKey: row["ordering_key"], body: row["body"],
-                    attempts: row["attempts"]), due: (row["next_attempt_at"] as Double) <= now)
+                (Row(id: row["id"], kind: Outbox.Kind(rawValue: row["kind"]) ?? .reply, destination: row["destination"],
+                    orderingKey: row["ordering_key"], body: row["body"], attempts: row["attempts"]),
+                    due: (row["next_attempt_at"] as Double) <= now)
             }
         }
         var bySaga: [String: [Row]] = [:]
@@ -69,11 +72,24 @@ public final class OutboxRelay: Service, Sendable {
             if !due { blocked.insert(row.orderingKey) }
             if !blocked.contains(row.orderingKey) { bySaga[row.orderingKey, default: []].append(row) }
         }
+        var batches: [String: [Row]] = [:]
+        for rows in bySaga.values {
+            for row in rows.prefix(while: { $0.kind == .event }) { batches[row.destination, default: []].append(row) }
+        }
+        let batched = await withTaskGroup(of: [Int64].self) { group in
+            for batch in batches.values {
+                group.addTask { await self.deliverBatch(batch.sorted { $0.id < $1.id }) }
+            }
+            return await group.reduce(into: Set<Int64>()) { $0.formUnion($1) }
+        }
         let delivered = await withTaskGroup(of: [Int64].self) { group in
             for rows in bySaga.values {
-                group.addTask { await self.deliverInOrder(rows) }
+                let events = rows.prefix { $0.kind == .event }
+                // A saga whose events did not all go through waits for the next pass.
+                guard events.allSatisfy({ batched.contains($0.id) }) else { continue }
+                group.addTask { await self.deliverInOrder(Array(rows.dropFirst(events.count))) }
             }
-            return await group.reduce(into: []) { $0 += $1 }
+            return await group.reduce(into: Array(batched)) { $0 += $1 }
         }
         // One transaction (one fsync) for the pass. Rows whose deletion is lost in a crash are delivered again,
         // which receivers tolerate (at least once); the next pass starts only after this commit.
@@ -83,6 +99,28 @@ public final class OutboxRelay: Service, Sendable {
             }
         }
         return delivered.count
+    }
+
+    /// Delivers domain events bound for one destination as one JSON array; returns the ids delivered. When the
+    /// receiver refuses the batch as a bad request, each row goes alone, so that only a bad one is parked.
+    private func deliverBatch(_ rows: [Row]) async -> [Int64] {
+        guard rows.count > 1, let first = rows.first else { return await deliverInOrder(rows) }
+        var body = Data("[".utf8)
+        for (index, row) in rows.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(row.body)
+        }
+        body.append(UInt8(ascii: "]"))
+        switch await send(body, to: first.destination) {
+        case .delivered: return rows.map(\.id)
+        case .refused:
+            var delivered: [Int64] = []
+            for saga in Dictionary(grouping: rows, by: \.orderingKey).values { delivered += await deliverInOrder(saga) }
+            return delivered
+        case .failed(let failure):
+            for row in rows { await recordFailure(row, failure, park: false) }
+            return []
+        }
     }
 
     /// Delivers `rows` in order until one fails; returns the ids delivered.
@@ -96,22 +134,39 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     private func deliver(_ row: Row) async -> Bool {
-        let failure: String
-        var park = false
+        switch await send(row.body, to: row.destination) {
+        case .delivered: return true
+        case .refused(let failure): await recordFailure(row, failure, park: true)
+        case .failed(let failure): await recordFailure(row, failure, park: false)
+        }
+        return false
+    }
+
+    private enum SendResult {
+        case delivered
+        /// A 4xx other than 409/429: sending the same body again cannot succeed.
+        case refused(String)
+        /// Anything else: try again later.
+        case failed(String)
+    }
+
+    private func send(_ body: Data, to destination: String) async -> SendResult {
         do {
             let response = try await client.execute(
-                HTTPClientRequest(
-                    method: "POST", url: row.destination, headers: [("Content-Type", "application/json")],
-                    body: Array(row.body)),
+                HTTPClientRequest(method: "POST", url: destination, headers: [("Content-Type", "application/json")], body: Array(body)),
                 timeout: .seconds(5))
-            if (200..<300).contains(response.status) { return true }
-            failure = "HTTP \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
-            park = (400..<500).contains(response.status) && response.status != 409 && response.status != 429
+            if (200..<300).contains(response.status) { return .delivered }
+            let failure = "HTTP \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
+            let refused = (400..<500).contains(response.status) && response.status != 409 && response.status != 429
+            return refused ? .refused(failure) : .failed(failure)
         } catch {
-            failure = "\(error)"
+            return .failed("\(error)")
         }
+    }
+
+    /// Counts a failed attempt of `row`: parks it, or schedules the next attempt after a backoff.
+    private func recordFailure(_ row: Row, _ failure: String, park: Bool) async {
         let attempts = row.attempts + 1
-        let parked = park
         let delay = Self.backoff(attempt: attempts, base: baseBackoff, cap: maxBackoff)
         let next = Date().timeIntervalSince1970 + Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
         logger.log(
@@ -124,9 +179,8 @@ public final class OutboxRelay: Service, Sendable {
         _ = try? await database.write { db in
             try db.execute(
                 sql: "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, parked = ? WHERE id = ?",
-                arguments: [attempts, next, failure, parked, row.id])
+                arguments: [attempts, next, failure, park, row.id])
         }
-        return false
     }
 
     /// Capped exponential backoff with full jitter over the upper half: base·2^(attempt-1), at most `cap`.

@@ -1,0 +1,106 @@
+import BookingService
+import Foundation
+import Logging
+import SagaHTTP
+import SagaProtocol
+import ServiceKit
+import Synchronization
+import Testing
+import TestSupport
+
+/// Stands in for the orchestrator's `POST /events`: records each request's events; can hold the first request
+/// until released, and can refuse arrays (as an orchestrator without batch support would, with a 400).
+final class EventsReceiver: Sendable {
+    struct State {
+        var holding = true
+        var requests: [[DomainEvent]] = []
+        var refusedArrays = 0
+    }
+
+    final class Shared: Sendable {
+        let state = Mutex(State())
+    }
+
+    let shared = Shared()
+    let server: HTTPServer
+    let serving: Task<Void, any Error>
+
+    init(refuseArrays: Bool) async throws {
+        var router = Router()
+        let shared = self.shared
+        router.post("/events") { request in
+            let isArray = request.body.first == UInt8(ascii: "[")
+            if isArray && refuseArrays {
+                shared.state.withLock { $0.refusedArrays += 1 }
+                return HTTPResponse(status: 400)
+            }
+            let events = isArray ? try request.decode([DomainEvent].self) : [try request.decode(DomainEvent.self)]
+            let first = shared.state.withLock { state in
+                state.requests.append(events)
+                return state.requests.count == 1
+            }
+            while first, shared.state.withLock({ $0.holding }) { try await Task.sleep(for: .milliseconds(5)) }
+            return HTTPResponse(status: 201)
+        }
+        let server = try await HTTPServer.bind(configuration: HTTPServerConfiguration(), router: router, logger: Logger(label: "events"))
+        self.server = server
+        serving = Task { try await server.run() }
+    }
+
+    var baseURL: String { "http://127.0.0.1:\(server.port)" }
+    var received: [DomainEvent] { shared.state.withLock { $0.requests.flatMap { $0 } } }
+
+    func stop() async throws {
+        try await server.shutdown()
+        _ = await serving.result
+    }
+}
+
+@Suite struct OutboxBatchTests {
+    /// Reserves seats for `count` sagas; the first while the receiver holds its event, the rest meanwhile.
+    func reserve(_ count: Int, receiver: EventsReceiver, fixture: ParticipantFixture, client: HTTPClient) async throws {
+        for index in 0..<count {
+            let command = CommandFactory().command(
+                "ReserveSeats", step: "reserve-seats", payload: ["orderId": .string("o-\(index)"), "eventId": "concert", "seats": 1])
+            #expect(try await client.send(command, to: fixture.url).outcome == .succeeded)
+            if index == 0 { try await waitUntil("the first event to arrive") { !receiver.received.isEmpty } }
+        }
+    }
+
+    @Test func eventsThatWaitedGoInOneRequest() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let receiver = try await EventsReceiver(refuseArrays: false)
+        let client = HTTPClient()
+        let fixture = try await ParticipantFixture.start(
+            BookingService.definition, directory: dir.path, environment: ["ORCHESTRATOR_URL": receiver.baseURL])
+        try await reserve(5, receiver: receiver, fixture: fixture, client: client)
+        receiver.shared.state.withLock { $0.holding = false }
+        try await waitUntil("every event to arrive") { receiver.received.count == 5 }
+        #expect(receiver.shared.state.withLock { $0.requests.map(\.count) } == [1, 4])
+        #expect(Set(receiver.received.map(\.id)).count == 5)
+        try await waitUntil("the outbox to drain") { try await client.get("\(fixture.url)/outbox").decode(OutboxStatus.self).pending == 0 }
+        await fixture.stop()
+        try await receiver.stop()
+        client.shutdown()
+    }
+
+    @Test func aRefusedBatchIsDeliveredOneByOneAndNothingIsParked() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let receiver = try await EventsReceiver(refuseArrays: true)
+        let client = HTTPClient()
+        let fixture = try await ParticipantFixture.start(
+            BookingService.definition, directory: dir.path, environment: ["ORCHESTRATOR_URL": receiver.baseURL])
+        try await reserve(4, receiver: receiver, fixture: fixture, client: client)
+        receiver.shared.state.withLock { $0.holding = false }
+        try await waitUntil("every event to arrive") { receiver.received.count == 4 }
+        #expect(receiver.shared.state.withLock { $0.refusedArrays } == 1)
+        #expect(receiver.shared.state.withLock { $0.requests.map(\.count) } == [1, 1, 1, 1])
+        try await waitUntil("the outbox to drain") { try await client.get("\(fixture.url)/outbox").decode(OutboxStatus.self).pending == 0 }
+        #expect(try await client.get("\(fixture.url)/outbox").decode(OutboxStatus.self).parked == 0)
+        await fixture.stop()
+        try await receiver.stop()
+        client.shutdown()
+    }
+}
