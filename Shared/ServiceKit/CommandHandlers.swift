@@ -41,13 +41,25 @@ public struct CommandContext {
     /// Publishes a domain event through the outbox, in this transaction (sent to the orchestrator's `/events`).
     public func publish(_ type: String, stream: String, data: some Encodable) throws {
         guard let eventsURL else { return }
-        let event = DomainEvent(
-            id: "e-\(TimeOrderedUUID.make(now: now))", type: type, stream: stream, data: try JSONValue(encoding: data),
-            causationId: command.id, correlationId: command.sagaId, occurredAt: now)
+        let event = OutgoingDomainEvent(
+            id: "e-\(TimeOrderedUUID.make(now: now))", type: type, stream: stream, data: data, causationId: command.id,
+            correlationId: command.sagaId, occurredAt: now)
         try Outbox.enqueue(
             db, kind: .event, destination: eventsURL, orderingKey: command.sagaId, body: try JSONCoding.encode(event),
             now: now)
     }
+}
+
+/// A `DomainEvent` as it is encoded, with its data still in the handler's type: encoded once, straight to the
+/// outbox body, rather than to a `JSONValue` first (an encode and a decode more, 7% of a participant's CPU).
+struct OutgoingDomainEvent<Payload: Encodable>: Encodable {
+    var id: String
+    var type: String
+    var stream: String
+    var data: Payload
+    var causationId: String?
+    var correlationId: String?
+    var occurredAt: Date
 }
 
 /// A handler: runs inside the command's transaction; must not do I/O other than through `context.db`.

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import SagaHTTP
 import SagaProtocol
-import ServiceKit
+@testable import ServiceKit
 import Synchronization
 import Testing
 import TestSupport
@@ -102,5 +102,27 @@ final class EventsReceiver: Sendable {
         await fixture.stop()
         try await receiver.stop()
         client.shutdown()
+    }
+}
+
+@Suite struct OutgoingDomainEventTests {
+    struct Seats: Codable, Equatable {
+        var eventId: String
+        var seats: Int
+        var note: String?
+    }
+
+    @Test func encodesAsTheDomainEventItStandsFor() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let data = Seats(eventId: "club", seats: 3, note: nil)
+        let outgoing = OutgoingDomainEvent(
+            id: "e-1", type: "SeatsReserved", stream: "reservation-r-1", data: data, causationId: "c-1", correlationId: nil,
+            occurredAt: now)
+        let decoded = try JSONCoding.decode(DomainEvent.self, from: try JSONCoding.encode(outgoing))
+        let expected = DomainEvent(
+            id: "e-1", type: "SeatsReserved", stream: "reservation-r-1", data: try JSONValue(encoding: data), causationId: "c-1",
+            occurredAt: now)
+        #expect(decoded == expected)
+        #expect(try JSONCoding.encode(outgoing) == JSONCoding.encode(expected), "the same bytes as before")
     }
 }
