@@ -28,6 +28,8 @@ struct OutcomeCounts: Codable, Sendable, Equatable {
     var errors = 0
 
     var total: Int { completed + compensated + failed + errors }
+    /// The sagas that reached an end; errors (no answer, refused) are not sagas done.
+    var ended: Int { completed + compensated + failed }
 }
 
 /// What one load run measured.
@@ -40,7 +42,8 @@ struct LoadResult: Sendable {
     var errorSamples: [String]
 
     /// Sagas that ended (any outcome) per second of the run.
-    var sagasPerSecond: Double { seconds > 0 ? Double(outcomes.total) / seconds : 0 }
+    /// Sagas that ended per second: requests that failed do not count, so a run against nothing is not fast.
+    var sagasPerSecond: Double { seconds > 0 ? Double(outcomes.ended) / seconds : 0 }
 }
 
 /// Starts `count` sagas with `POST /sagas` and `Prefer: wait=30`, in the given shape, and times each until the

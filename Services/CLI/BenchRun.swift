@@ -88,7 +88,7 @@ struct SagaBenchReport: Codable, Sendable {
         let started = clusterStartSeconds.map { String(format: " (started for this run, healthy in %.2f s)", $0) } ?? ""
         let memory = peakMemoryKiB.sorted { $0.key < $1.key }.map { "\($0.key) \(Format.memory(kilobytes: $0.value))" }
         var rows = [
-            ["sagas/s", "\(Format.count(sagasPerSecond))  (\(Format.count(Double(outcomes.total))) in \(String(format: "%.2f", seconds)) s)"],
+            ["sagas/s", "\(Format.count(sagasPerSecond))  (\(Format.count(Double(outcomes.ended))) ended in \(String(format: "%.2f", seconds)) s)"],
             ["latency", latency.text + (rate == nil ? "" : ", from each saga's scheduled start")],
             ["outcomes", "completed \(outcomes.completed)  compensated \(outcomes.compensated)  failed \(outcomes.failed)  errors \(outcomes.errors)"],
             ["peak memory", memory.isEmpty ? "unknown (no pids: start with --start-cluster, or from this directory's run/)" : memory.joined(separator: "  ")],
