@@ -112,7 +112,7 @@ let package = Package(
 
         .target(
             name: "TestSupport",
-            dependencies: ["SagaHTTP", "SagaProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SagaHTTP", "SagaProtocol", "Compose", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"),
         .testTarget(name: "SagaProtocolTests", dependencies: ["SagaProtocol"], path: "Tests/SagaProtocolTests"),
         .testTarget(name: "SagaHTTPTests", dependencies: ["SagaHTTP", "TestSupport"], path: "Tests/SagaHTTPTests"),

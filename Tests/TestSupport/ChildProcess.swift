@@ -1,45 +1,46 @@
+import Compose
 import Foundation
 import Synchronization
 
-/// A real executable started by a test, its standard error captured, stopped on `terminate()`.
+/// A real executable started by a test, its output captured, stopped on `terminate()`.
+///
+/// Started through Compose's `ServiceProcess` (`posix_spawn`), not Foundation's `Process`: `Process.run()` on Linux
+/// crashed the whole test process now and then (a read past a `dirent` in swift-corelibs-foundation#5472).
 public final class ChildProcess: Sendable {
-    let process: Process
-    let output = Mutex(Data())
+    let process: ServiceProcess
+    let lines: Lines
+    let logFile: String
 
-    init(process: Process) {
+    init(process: ServiceProcess, lines: Lines, logFile: String) {
         self.process = process
+        self.lines = lines
+        self.logFile = logFile
     }
 
     /// Starts `path` with the current environment plus `environment`.
     public static func launch(_ path: String, arguments: [String] = [], environment: [String: String] = [:]) throws
         -> ChildProcess
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        let child = ChildProcess(process: process)
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            child.output.withLock { $0.append(data) }
-        }
-        try process.run()
-        return child
+        let lines = Lines()
+        let logFile = NSTemporaryDirectory() + "child-\(UUID().uuidString.prefix(8)).log"
+        let process = try ServiceProcess.launch(
+            command: path, arguments: arguments, environment: environment, logFile: logFile,
+            sink: { line in lines.value.withLock { $0.append(line) } })
+        return ChildProcess(process: process, lines: lines, logFile: logFile)
     }
 
     /// Everything the process wrote so far.
-    public var log: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
+    public var log: String { lines.value.withLock { $0.joined(separator: "\n") } }
 
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
+
+    var isRunning: Bool { process.termination == nil }
 
     /// The URL of the participant once its "ready" log line shows the bound port.
     public func waitForPort(timeout: Duration = .seconds(15)) async throws -> String {
         var port: String?
         try await waitUntil("the process to log its bound port", timeout: timeout) {
-            if !process.isRunning { throw ChildProcessError(log: log) }
+            if !isRunning { throw ChildProcessError(log: log) }
             let line = log.split(separator: "\n").first { $0.contains("ready") && $0.contains("http.port=") }
             port = line.flatMap { $0.firstMatch(of: /http\.port=(\d+)/).map { String($0.1) } }
             return port != nil
@@ -48,21 +49,27 @@ public final class ChildProcess: Sendable {
     }
 
     /// Sends SIGTERM.
-    public func terminate() { process.terminate() }
+    public func terminate() { process.signal(SIGTERM) }
 
     /// Sends SIGKILL.
-    public func kill() { _ = Foundation.kill(process.processIdentifier, SIGKILL) }
+    public func kill() { process.signal(SIGKILL) }
 
     /// Waits for the process to end and returns its exit status (or signal number).
     @discardableResult
     public func waitForExit(timeout: Duration = .seconds(15)) async throws -> Int32 {
-        try await waitUntil("the process to exit", timeout: timeout) { !process.isRunning }
-        return process.terminationStatus
+        try await waitUntil("the process to exit", timeout: timeout) { !isRunning }
+        return process.termination?.status ?? -1
     }
 
     deinit {
-        if process.isRunning { _ = Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.signal(SIGKILL)
+        try? FileManager.default.removeItem(atPath: logFile)
     }
+}
+
+/// The lines a child wrote, shared with the thread that reads its output.
+final class Lines: Sendable {
+    let value = Mutex<[String]>([])
 }
 
 /// The child exited before it became ready.

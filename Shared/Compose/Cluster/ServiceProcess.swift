@@ -7,15 +7,15 @@ import Foundation
 import Synchronization
 
 /// How a service process ended.
-struct Termination: Sendable, Equatable, CustomStringConvertible {
+package struct Termination: Sendable, Equatable, CustomStringConvertible {
     /// The exit status, or the signal number when `signaled`.
-    var status: Int32
-    var signaled: Bool
+    package var status: Int32
+    package var signaled: Bool
 
     /// A crash, a kill or a non-zero exit: what `restart: on-failure` restarts.
     var isFailure: Bool { signaled || status != 0 }
 
-    var description: String { signaled ? "killed by signal \(status)" : "exited with status \(status)" }
+    package var description: String { signaled ? "killed by signal \(status)" : "exited with status \(status)" }
 }
 
 /// One run of a service's process: its output goes to the log file and, line by line, to the sink.
@@ -28,12 +28,12 @@ struct Termination: Sendable, Equatable, CustomStringConvertible {
 ///
 /// Two dedicated threads per run, never the Swift concurrency pool: one copies the output pipe (blocking reads),
 /// one waits for the exit (blocking `waitpid`) and reaps the child.
-final class ServiceProcess: Sendable {
+package final class ServiceProcess: Sendable {
     let service: String
     /// Which launch of the service this is (1, 2, …); exit events carry it so stale ones are ignored.
     let generation: Int
     /// The process id.
-    let pid: Int32
+    package let pid: Int32
     let startedAt: ContinuousClock.Instant
     private let state = Mutex<(termination: Termination?, outputClosed: Bool)>((nil, false))
 
@@ -45,7 +45,21 @@ final class ServiceProcess: Sendable {
     }
 
     /// How it ended; nil while it runs.
-    var termination: Termination? { state.withLock { $0.termination } }
+    package var termination: Termination? { state.withLock { $0.termination } }
+
+    /// Starts a plain command, not a compose service (tests use it: Foundation's `Process.run()` can crash on Linux,
+    /// swift-corelibs-foundation#5472), in the current directory, with the current environment plus `environment`.
+    package static func launch(
+        command executable: String, arguments: [String], environment: [String: String], logFile: String,
+        sink: @escaping @Sendable (String) -> Void
+    ) throws(ClusterError) -> ServiceProcess {
+        let spec = LaunchSpec(
+            name: URL(fileURLWithPath: executable).lastPathComponent, executable: executable, arguments: arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+            workingDirectory: FileManager.default.currentDirectoryPath, port: nil, url: nil, dataDirectory: "", healthURL: nil,
+            healthcheck: nil, restart: .no)
+        return try launch(spec, generation: 1, logFile: logFile, sink: { _, line in sink(line) }, onExit: { _, _ in })
+    }
 
     /// Starts `spec`'s command, appending its output to `logFile`; `onExit` is called once when it has ended
     /// and been reaped.
@@ -88,7 +102,7 @@ final class ServiceProcess: Sendable {
     }
 
     /// Sends `signal` unless the process has already ended.
-    func signal(_ signal: Int32) {
+    package func signal(_ signal: Int32) {
         guard termination == nil else { return }
         ProcessTable.send(signal, to: pid)
     }
