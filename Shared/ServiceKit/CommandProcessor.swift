@@ -6,8 +6,8 @@ import SagaProtocol
 
 /// How the participant answers one command over HTTP.
 enum CommandAnswer: Sendable, Equatable {
-    /// 200 with this reply.
-    case reply(Reply)
+    /// 200 with this reply, as the inbox keeps it (JSON): encoded once, for the inbox and the answer alike.
+    case reply(Data)
     /// 202: the reply goes through the outbox to `replyTo`.
     case accepted
     /// Close the connection without answering (injected fault).
@@ -40,11 +40,12 @@ struct CommandProcessor: Sendable {
         }
         let replyAsynchronously = asyncReplies && command.replyTo != nil
         let eventsURL = self.eventsURL
-        let (reply, isNew) = try await writer.write { db -> (Reply, Bool) in
+        let (reply, isNew) = try await writer.write { db -> (Data, Bool) in
             if let stored = try Self.storedReply(db, commandId: command.id) { return (stored, false) }
             let now = Date()
             let reply = try Self.apply(command, handler: handler, injectedFailure: fault.failure, db: db, now: now, eventsURL: eventsURL)
-            guard let reply else { return (Reply.failed(command, fault.failure!), false) }
+            guard let reply else { return (try JSONCoding.encode(Reply.failed(command, fault.failure!)), false) }
+            let encoded = try JSONCoding.encode(reply)
             try db.cachedStatement(
                 sql: """
                     INSERT INTO inbox (command_id, saga_id, step, kind, type, outcome, reply, received_at)
@@ -53,14 +54,12 @@ struct CommandProcessor: Sendable {
             ).execute(
                 arguments: [
                     command.id, command.sagaId, command.step, command.kind.rawValue, command.type,
-                    reply.outcome.rawValue, try JSONCoding.encode(reply), now.timeIntervalSince1970,
+                    reply.outcome.rawValue, encoded, now.timeIntervalSince1970,
                 ])
             if replyAsynchronously, let replyTo = command.replyTo {
-                try Outbox.enqueue(
-                    db, kind: .reply, destination: replyTo, orderingKey: command.sagaId, body: try JSONCoding.encode(reply),
-                    now: now)
+                try Outbox.enqueue(db, kind: .reply, destination: replyTo, orderingKey: command.sagaId, body: encoded, now: now)
             }
-            return (reply, true)
+            return (encoded, true)
         }
         if isNew { relay.notify() }
         if fault.crash == .afterCommit { crash(command, point: .afterCommit) }
@@ -68,10 +67,9 @@ struct CommandProcessor: Sendable {
         return isNew && replyAsynchronously ? .accepted : .reply(reply)
     }
 
-    static func storedReply(_ db: Database, commandId: String) throws -> Reply? {
-        guard let data = try Data.fetchOne(db.cachedStatement(sql: "SELECT reply FROM inbox WHERE command_id = ?"), arguments: [commandId])
-        else { return nil }
-        return try JSONCoding.decode(Reply.self, from: data)
+    /// The reply recorded for `commandId`, as stored (JSON); nil for a command not seen before.
+    static func storedReply(_ db: Database, commandId: String) throws -> Data? {
+        try Data.fetchOne(db.cachedStatement(sql: "SELECT reply FROM inbox WHERE command_id = ?"), arguments: [commandId])
     }
 
     /// The reply to a command seen for the first time, with its effects written; nil for an injected compensation

@@ -114,7 +114,7 @@ public final class Participant: Sendable {
         router.post("/commands", signed: true) { request in
             let command = try request.decode(CommandEnvelope.self)
             switch try await processor.process(command) {
-            case .reply(let reply): return try .json(reply)
+            case .reply(let reply): return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(reply))
             case .accepted: return try .json(["status": "accepted", "commandId": command.id], status: 202)
             case .drop: return .dropConnection
             }

@@ -35,6 +35,18 @@ struct SQLiteEventStoreTests {
         #expect(try JSONSerialization.jsonObject(with: Data(column.utf8)) is [String: String])
     }
 
+    @Test(arguments: [
+        (#"{ "causationId" : "c" }"#, EventMetadata(causationId: "c")),
+        (#"{"correlationId":null,"causationId":"c"}"#, EventMetadata(causationId: "c")),
+        (#"{"causationId":"a\/b"}"#, EventMetadata(causationId: "a/b")),
+        (#"{"correlationId":"s","other":"x"}"#, EventMetadata(correlationId: "s")),
+        ("{}", EventMetadata()),
+    ])
+    func metadataColumnReadsWhatOtherWritersWrote(_ column: String, _ expected: EventMetadata) async throws {
+        defer { directory.remove() }
+        #expect(try EventMetadataColumn.decode(column) == expected)
+    }
+
     @Test func manyConcurrentAppendsShareFewCommits() async throws {
         defer { directory.remove() }
         let store = try open()
