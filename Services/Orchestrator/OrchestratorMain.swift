@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SagaProtocol
 
 extension Orchestrator {
     /// What the `orchestrator` executable runs: `--help`, settings, start, serve until SIGTERM.
@@ -14,6 +15,7 @@ extension Orchestrator {
             return handler
         }
         let logger = Logger(label: "orchestrator")
+        if ParentWatch.startIfAsked() { logger.info("will stop when its parent process ends (SAGAFLOW_EXIT_WITH_PARENT=1)") }
         do {
             let settings = try OrchestratorSettings(reader: OrchestratorSettings.reader(arguments: arguments))
             let orchestrator = try await Orchestrator.start(settings: settings, logger: logger)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SagaProtocol
 
 extension ParticipantDefinition {
     /// What a participant's `@main` calls: `--help`, settings, start, serve until SIGTERM. Exits non-zero on a bad setting.
@@ -14,6 +15,7 @@ extension ParticipantDefinition {
             return handler
         }
         let logger = Logger(label: name)
+        if ParentWatch.startIfAsked() { logger.info("will stop when its parent process ends (SAGAFLOW_EXIT_WITH_PARENT=1)") }
         do {
             let settings = try ParticipantSettings(
                 name: name, defaultPort: defaultPort, reader: ParticipantSettings.reader(arguments: arguments))
