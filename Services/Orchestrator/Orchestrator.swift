@@ -25,14 +25,16 @@ public final class Orchestrator: Sendable {
     public static func start(settings: OrchestratorSettings, logger: Logger) async throws -> Orchestrator {
         let definitions = try DefinitionRegistry.load(directory: URL(fileURLWithPath: settings.sagasDirectory))
         let store = try SQLiteEventStore(path: "\(settings.dataDirectory)/events.sqlite", logger: logger)
-        let projection = try SagaViewProjection(directory: settings.dataDirectory, store: store, logger: logger)
+        let appendedEvents = AppendedEvents()
+        let projection = try SagaViewProjection(
+            directory: settings.dataDirectory, store: store, appendedEvents: appendedEvents, logger: logger)
         let client = HTTPClient(
             configuration: HTTPClientConfiguration(signer: settings.secrets.map(RequestSigner.init)), logger: logger)
         let replyAddress = Mutex(settings.publicURL.map { "\($0)/replies" })
         let executor = SagaExecutor(
             SagaExecutor.Dependencies(
                 store: store, client: client, serviceURL: { settings.url(of: $0) }, replyTo: { replyAddress.withLock { $0 ?? "" } },
-                crashPoints: settings.crashPoints, logger: logger))
+                crashPoints: settings.crashPoints, appendedEvents: appendedEvents, logger: logger))
         let ids = TimeOrderedIdentifierGenerator()
         let bus = try SubscriptionBus(path: "\(settings.dataDirectory)/subscriptions.sqlite", store: store, client: client, logger: logger)
         let router = routes(

@@ -13,6 +13,8 @@ import Synchronization
 final class SagaViewProjection: Service, Sendable {
     let database: DatabasePool
     let store: any EventStore
+    /// The executor's appended events, taken decoded instead of decoding the log's copy; nil to always decode.
+    let appendedEvents: AppendedEvents?
     let logger: Logger
     let checkpoint = Atomic<Int64>(0)
     /// Views of the sagas not yet ended, as last written (the stored JSON need not be decoded again).
@@ -36,10 +38,11 @@ final class SagaViewProjection: Service, Sendable {
         var definitionHash: String
     }
 
-    init(directory: String, store: any EventStore, logger: Logger) throws {
+    init(directory: String, store: any EventStore, appendedEvents: AppendedEvents? = nil, logger: Logger) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         database = try DatabasePool(path: "\(directory)/views.sqlite")
         self.store = store
+        self.appendedEvents = appendedEvents
         self.logger = logger
         var migrator = DatabaseMigrator()
         migrator.registerMigration("views-v1") { db in
@@ -99,7 +102,9 @@ final class SagaViewProjection: Service, Sendable {
     func apply(_ events: [RecordedEvent]) async throws {
         guard let last = events.last else { return }
         let decoded = try events.map { event in
-            (event: event, saga: event.stream.hasPrefix("saga-") ? try SagaEvent(type: event.type, data: event.data) : nil)
+            guard event.stream.hasPrefix("saga-") else { return (event: event, saga: SagaEvent?.none) }
+            let taken = appendedEvents?.take(stream: event.stream, version: event.version, type: event.type)
+            return (event: event, saga: try taken ?? SagaEvent(type: event.type, data: event.data))
         }
         let cached = running.withLock { $0 }
         let (touched, started) = try await database.write { db -> ([String: Stored], [String: SagaDefinition]) in

@@ -31,6 +31,7 @@ extension SagaExecutor {
         let metadata = EventMetadata(correlationId: sagaId)
         let events = try decision.events.map { NewEvent(type: $0.type, data: try $0.payloadData(), metadata: metadata) }
         let result = try await deps.store.append(to: Self.stream(sagaId), expected: expected, events: events)
+        deps.appendedEvents?.record(decision.events, stream: Self.stream(sagaId), lastVersion: result.nextExpectedVersion)
         if state.status.isTerminal {
             recentlyEnded.withLock { $0.insert(state) }
             active.withLock { _ = $0.removeValue(forKey: sagaId) }

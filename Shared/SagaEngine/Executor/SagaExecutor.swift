@@ -20,12 +20,14 @@ public final class SagaExecutor: Service, Sendable {
         public var ids: any IdentifierGenerator
         public var now: @Sendable () -> Date
         public var crashPoints: CrashPoints
+        /// Where appended events are left, decoded, for the view projection; nil when nobody reads them.
+        public var appendedEvents: AppendedEvents?
         public var logger: Logger
 
         public init(
             store: any EventStore, client: HTTPClient, serviceURL: @escaping @Sendable (String) -> String?, replyTo: @escaping @Sendable () -> String,
             ids: any IdentifierGenerator = TimeOrderedIdentifierGenerator(), now: @escaping @Sendable () -> Date = { Date() },
-            crashPoints: CrashPoints = .none, logger: Logger
+            crashPoints: CrashPoints = .none, appendedEvents: AppendedEvents? = nil, logger: Logger
         ) {
             self.store = store
             self.client = client
@@ -34,6 +36,7 @@ public final class SagaExecutor: Service, Sendable {
             self.ids = ids
             self.now = now
             self.crashPoints = crashPoints
+            self.appendedEvents = appendedEvents
             self.logger = logger
         }
     }
