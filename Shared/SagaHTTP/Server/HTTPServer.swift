@@ -128,6 +128,9 @@ public final class HTTPServer: Service, Sendable {
         } onCancelOrGracefulShutdown: {
             self.beginStop()
         }
+        // The listener's close is asynchronous: wait for it, so that when `run()` returns the port refuses
+        // connections (a test saw a connect succeed just after a cancelled run had returned).
+        try? await listenerChannel.closeFuture.get()
         logger.info("http server stopped", metadata: ["port": "\(port)"])
         if let failure, !(failure is CancellationError) { throw failure }
     }
