@@ -72,9 +72,8 @@ enum API {
     }
 
     static func printJSON(_ value: JSONValue) throws {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+        let encoder = JSONCoding.makeEncoder()
+        encoder.outputFormatting.insert(.prettyPrinted)
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 

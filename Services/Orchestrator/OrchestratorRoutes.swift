@@ -193,10 +193,10 @@ extension Orchestrator {
         return "s-" + Array(digest.prefix(16)).hex
     }
 
-    /// `Prefer: wait=N` (seconds, at most 60).
     /// Most domain events one `POST /events` may carry.
     static let maxDomainEventBatch = 512
 
+    /// `Prefer: wait=N` (seconds, at most 60).
     static func preferredWait(_ request: HTTPRequest) -> Duration? {
         // Split by hand (RFC 7240: preferences separated by commas, parameters by semicolons): a regex literal
         // here was compiled on every request, 1.5% of the orchestrator's CPU.

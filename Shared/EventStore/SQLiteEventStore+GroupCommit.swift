@@ -192,4 +192,3 @@ extension SQLiteEventStore {
         return AppendResult(nextExpectedVersion: version, lastPosition: db.lastInsertedRowID)
     }
 }
-

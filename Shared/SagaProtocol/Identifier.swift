@@ -36,9 +36,6 @@ public enum TimeOrderedUUID {
         bytes[7] = UInt8(truncatingIfNeeded: high >> 8)
         bytes[8] = 0x80 | UInt8(truncatingIfNeeded: low & 0x3f)  // variant 10
         for index in 9..<16 { bytes[index] = UInt8(truncatingIfNeeded: low >> (8 * UInt64(index - 8))) }
-        let hex = bytes.hex
-        let utf8 = Array(hex.utf8)
-        return [utf8[0..<8], utf8[8..<12], utf8[12..<16], utf8[16..<20], utf8[20..<32]]
-            .map { String(decoding: $0, as: UTF8.self) }.joined(separator: "-")
+        return UUID(uuid: bytes.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) }).uuidString.lowercased()
     }
 }

@@ -4,12 +4,16 @@ public import Foundation
 public enum JSONCoding {
     /// Encoder: ISO-8601 dates, sorted keys so equal values give equal bytes. One shared instance: JSONEncoder
     /// is safe to use from many threads, and making one per call showed in the profile.
-    public static let encoder: JSONEncoder = {
+    public static let encoder = makeEncoder()
+
+    /// A new encoder with the shared configuration, for a caller that changes it (pretty printing): the shared
+    /// `encoder` must not be changed.
+    public static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
-    }()
+    }
 
     /// Decoder: ISO-8601 dates; shared like `encoder`.
     public static let decoder: JSONDecoder = {

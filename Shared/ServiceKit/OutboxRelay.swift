@@ -72,10 +72,8 @@ public final class OutboxRelay: Service, Sendable {
             if !due { blocked.insert(row.orderingKey) }
             if !blocked.contains(row.orderingKey) { bySaga[row.orderingKey, default: []].append(row) }
         }
-        var batches: [String: [Row]] = [:]
-        for rows in bySaga.values {
-            for row in rows.prefix(while: { $0.kind == .event }) { batches[row.destination, default: []].append(row) }
-        }
+        let leadingEvents = bySaga.mapValues { $0.prefix { $0.kind == .event } }
+        let batches = Dictionary(grouping: leadingEvents.values.joined(), by: \.destination)
         let batched = await withTaskGroup(of: [Int64].self) { group in
             for batch in batches.values {
                 group.addTask { await self.deliverBatch(batch.sorted { $0.id < $1.id }) }
@@ -83,8 +81,8 @@ public final class OutboxRelay: Service, Sendable {
             return await group.reduce(into: Set<Int64>()) { $0.formUnion($1) }
         }
         let delivered = await withTaskGroup(of: [Int64].self) { group in
-            for rows in bySaga.values {
-                let events = rows.prefix { $0.kind == .event }
+            for (saga, rows) in bySaga {
+                let events = leadingEvents[saga] ?? []
                 // A saga whose events did not all go through waits for the next pass.
                 guard events.allSatisfy({ batched.contains($0.id) }) else { continue }
                 group.addTask { await self.deliverInOrder(Array(rows.dropFirst(events.count))) }
